@@ -1,0 +1,1 @@
+"""The web admin and JSON API (configuration, tickets, knowledge base)."""

@@ -1,0 +1,1 @@
+"""The running process: settings, CLI, the supervisor and the ingest pipeline that joins the parts."""

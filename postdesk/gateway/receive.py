@@ -1,0 +1,109 @@
+"""Durable receive: the one function every adapter (SMTP, LMTP, IMAP, ``ingest``) calls.
+
+It writes the raw bytes to the blob store, then commits an inbox row, and only then returns;
+the adapter may acknowledge (250, IMAP flag) after that. A redelivery of the same bytes, or
+of the same Message-ID from the same sender, is recognised and recorded, never stored twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from email.utils import getaddresses
+from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from postdesk.contracts import BlobStore
+from postdesk.inbound.message import Envelope
+from postdesk.store.db import Database
+from postdesk.store.enums import InboxState
+from postdesk.store.models import InboxArrival, InboxItem
+
+Outcome = Literal["new", "redelivery", "duplicate"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiveResult:
+    inbox_id: int
+    outcome: Outcome  # new: to be processed; redelivery: same bytes; duplicate: same id+sender
+    original_id: int | None = None  # for duplicates and redeliveries: the first arrival
+
+
+@dataclass(frozen=True, slots=True)
+class QuickHeaders:
+    message_id: str  # without brackets, lowercased; synthesised from the hash when missing
+    sender: str
+
+
+def quick_headers(raw: bytes, content_hash: str) -> QuickHeaders:
+    """Message-ID and From from the header block only; never raises on broken headers."""
+    end = raw.find(b"\r\n\r\n")
+    if end < 0:
+        end = raw.find(b"\n\n")
+    head = raw if end < 0 else raw[: end + 2]
+    message_id = sender = ""
+    try:
+        headers = BytesHeaderParser(policy=compat32).parsebytes(head[:256 * 1024])
+        message_id = str(headers.get("Message-ID") or "").strip()
+        addresses = getaddresses([str(headers.get("From") or "")])
+        sender = next((a for _, a in addresses if "@" in a), "")
+    except Exception:  # noqa: BLE001 - a broken header block still gets stored
+        pass
+    message_id = message_id.strip().strip("<>").strip().lower()[:900]
+    if not message_id or " " in message_id:
+        message_id = synthetic_message_id(content_hash)
+    return QuickHeaders(message_id, sender.strip().lower()[:320])
+
+
+def synthetic_message_id(content_hash: str) -> str:
+    return f"missing.{content_hash[:32]}@postdesk.invalid"
+
+
+def dedupe_key(message_id: str, sender: str) -> str:
+    return hashlib.sha256(f"{message_id}\0{sender}".encode()).hexdigest()
+
+
+def receive(db: Database, blobs: BlobStore, raw: bytes, envelope: Envelope) -> ReceiveResult:
+    """Store ``raw`` durably and return what it was. Raises only if nothing could be stored."""
+    content_hash = blobs.put(raw)
+    quick = quick_headers(raw, content_hash)
+    for attempt in range(3):
+        try:
+            with db.transaction() as session:
+                return _record(session, content_hash, quick, len(raw), envelope)
+        except IntegrityError:
+            # Another process stored the same message between our SELECT and INSERT: look again.
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _record(session, content_hash: str, quick: QuickHeaders, size: int, env: Envelope) -> ReceiveResult:  # type: ignore[no-untyped-def]
+    same_bytes = session.scalar(select(InboxItem).where(InboxItem.content_hash == content_hash))
+    if same_bytes is not None:
+        session.add(InboxArrival(inbox_id=same_bytes.id, source=env.source, envelope_to=list(env.rcpt_to)))
+        return ReceiveResult(same_bytes.id, "redelivery", same_bytes.id)
+    key = dedupe_key(quick.message_id, quick.sender)
+    first = session.scalar(select(InboxItem.id).where(InboxItem.dedupe_key == key))
+    item = InboxItem(
+        content_hash=content_hash,
+        message_id=quick.message_id,
+        sender=quick.sender,
+        dedupe_key=None if first else key,
+        source=env.source,
+        envelope_from=env.mail_from[:320],
+        envelope_to=list(env.rcpt_to),
+        authenticated=env.authenticated,
+        size=size,
+        state=InboxState.DUPLICATE if first else InboxState.RECEIVED,
+        duplicate_of=first,
+    )
+    session.add(item)
+    session.flush()
+    if first:
+        return ReceiveResult(item.id, "duplicate", first)
+    return ReceiveResult(item.id, "new")

@@ -1,0 +1,115 @@
+"""One typed settings object, read from ``POSTDESK_*`` variables and an optional file.
+
+Every part receives the values it needs from here (through the composition root in
+``gateway.app``); nothing reads the environment on its own.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Settings with defaults that serve a newcomer: SQLite in ./var, SMTP on 127.0.0.1:2525."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="POSTDESK_",
+        env_file=None,
+        extra="ignore",
+        validate_default=True,
+    )
+
+    data_dir: Path = Field(Path("./var"), description="database, blobs, mail sink, secret key")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; SQLite in data_dir when unset")
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 2525
+    smtp_lmtp: bool = Field(False, description="speak LMTP instead of SMTP on the listener")
+    smtp_max_message_bytes: int = Field(30 * 1024 * 1024, description="552 above this size")
+    smtp_trusted_networks: list[str] = Field(
+        default_factory=list, description="client networks whose mail counts as authenticated"
+    )
+    web_host: str = "127.0.0.1"
+    web_port: int = 8080
+    support_addresses: list[str] = Field(default_factory=lambda: ["support@localhost"])
+    support_name: str = Field("Support", description="display name on outgoing mail")
+    relay_url: SecretStr | None = Field(
+        None, description="smtp://user:pass@host:port or smtps://...; unset writes to a Maildir"
+    )
+    secret_key: SecretStr | None = Field(None, description="signs reply addresses and Message-IDs")
+    previous_secret_keys: list[SecretStr] = Field(
+        default_factory=list, description="still accepted on reply addresses after a rotation"
+    )
+    reopen_window_days: int = Field(14, description="a reply within this reopens a resolved ticket")
+    outbox_max_attempts: int = 12
+    outbox_backoff_seconds: float = 30.0
+    portal_url: str = Field("http://127.0.0.1:8080", description="base of links in emails")
+    log_json: bool = Field(False, description="JSON log lines (structlog) instead of console")
+
+    @field_validator("support_addresses", mode="before")
+    @classmethod
+    def _split_addresses(cls, value: Any) -> Any:
+        # Accept "a@x, b@y" from an environment variable as well as a JSON list.
+        if isinstance(value, str) and not value.lstrip().startswith("["):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("support_addresses")
+    @classmethod
+    def _lowercase(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one support address is needed")
+        return [v.lower() for v in value]
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'postdesk.sqlite3').resolve()}"
+
+    @property
+    def sink_dir(self) -> Path:
+        return self.data_dir / "outbox-sink"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+    @property
+    def primary_address(self) -> str:
+        return self.support_addresses[0]
+
+    def signing_keys(self) -> list[bytes]:
+        """The current key first, then keys still accepted after a rotation."""
+        return [self.key_bytes()] + [k.get_secret_value().encode() for k in self.previous_secret_keys]
+
+    def key_bytes(self) -> bytes:
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value().encode()
+        return _generated_key(self.data_dir)
+
+
+def _generated_key(data_dir: Path) -> bytes:
+    """A key generated once and kept in the data dir, so reply addresses survive restarts."""
+    path = data_dir / "secret.key"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(secrets.token_urlsafe(32))
+        tmp.chmod(0o600)
+        try:
+            tmp.rename(path) if not path.exists() else tmp.unlink()
+        except FileExistsError:
+            tmp.unlink(missing_ok=True)
+    return path.read_text().strip().encode()
+
+
+def load_settings(file: Path | None = None, **overrides: Any) -> Settings:
+    """Settings from the environment, an optional env-style file, then explicit overrides."""
+    if file is not None:
+        return Settings(_env_file=file, **overrides)  # type: ignore[call-arg]
+    return Settings(**overrides)

@@ -1,0 +1,1 @@
+"""Mail out: the transactional outbox, Jinja2 rendering, the relay sender and thread-keeping headers."""

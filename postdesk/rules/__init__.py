@@ -1,0 +1,1 @@
+"""Events -> conditions -> actions: acknowledgements, assignment, notifications, escalation, time-based rules."""

@@ -1,0 +1,1 @@
+"""Jinja2 templates: emails (text + HTML) and admin pages."""

@@ -1,0 +1,127 @@
+"""The threading decision: headers and a lookup in, a ticket (or a new one) and its reason out.
+
+Order of evidence, strongest first:
+1. a signed reply address of ours among the recipients (survives rewritten headers);
+2. In-Reply-To, then References newest first, against every Message-ID we know;
+3. a subject tag ``[#N]`` — only when the sender already takes part in ticket N, so a
+   stranger cannot attach mail to someone else's ticket by guessing a number;
+4. otherwise a new ticket.
+A match on a resolved ticket reopens it inside the reopen window; a closed ticket, or a
+resolved one past the window, gets a new ticket linked to the old one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal, Protocol
+
+from postdesk.threading.subject import find_tags
+from postdesk.threading.tokens import Purpose, parse_reply_address
+
+Action = Literal["attach", "reopen", "new", "new_linked"]
+Via = Literal["reply_address", "in_reply_to", "references", "subject_tag", "none"]
+
+
+@dataclass(frozen=True, slots=True)
+class TicketRef:
+    """What threading needs to know about a stored ticket."""
+
+    id: int
+    status: str
+    resolved_at: datetime | None = None
+    participants: frozenset[str] = frozenset()  # lowercased addresses: requester, CCs, staff
+
+
+class ThreadLookup(Protocol):
+    def by_message_id(self, message_id: str) -> TicketRef | None:
+        """The ticket holding a message (inbound or ours) with this Message-ID."""
+        ...
+
+    def by_number(self, number: int) -> TicketRef | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadInput:
+    sender: str  # From address, lowercased
+    recipients: tuple[str, ...]  # To, Cc and envelope recipients, lowercased
+    in_reply_to: tuple[str, ...]
+    references: tuple[str, ...]
+    subject: str
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadDecision:
+    action: Action
+    ticket_id: int | None  # the ticket to attach to / reopen; None for a new ticket
+    via: Via
+    reason: str
+    linked_ticket_id: int | None = None  # for new_linked: the earlier ticket
+    purpose: Purpose = "reply"  # which of our addresses it was sent to
+
+    @property
+    def is_new(self) -> bool:
+        return self.action in ("new", "new_linked")
+
+
+def decide(
+    msg: ThreadInput,
+    lookup: ThreadLookup,
+    keys: Sequence[bytes],
+    now: datetime,
+    reopen_window: timedelta,
+) -> ThreadDecision:
+    # 1. signed reply address
+    for rcpt in msg.recipients:
+        token = parse_reply_address(rcpt, keys)
+        if token is None:
+            continue
+        ticket = lookup.by_number(token.ticket)
+        if ticket is not None:
+            return _matched(ticket, "reply_address", f"sent to reply address {rcpt}", now,
+                            reopen_window, token.purpose)
+    # 2. In-Reply-To, then References newest first
+    for via, ids in (("in_reply_to", msg.in_reply_to), ("references", tuple(reversed(msg.references)))):
+        for mid in ids:
+            ticket = lookup.by_message_id(mid)
+            if ticket is not None:
+                header = "In-Reply-To" if via == "in_reply_to" else "References"
+                return _matched(ticket, via, f"{header} <{mid}>", now, reopen_window)  # type: ignore[arg-type]
+    # 3. subject tag from a participant
+    refused: list[str] = []
+    for number in find_tags(msg.subject):
+        ticket = lookup.by_number(number)
+        if ticket is None:
+            refused.append(f"[#{number}] names no ticket")
+        elif msg.sender in ticket.participants:
+            return _matched(ticket, "subject_tag", f"subject tag [#{number}] from a participant",
+                            now, reopen_window)
+        else:
+            refused.append(f"[#{number}] ignored: {msg.sender} is not a participant")
+    reason = "no reference to a known ticket"
+    if refused:
+        reason += "; " + "; ".join(refused)
+    return ThreadDecision("new", None, "none", reason)
+
+
+def _matched(
+    ticket: TicketRef,
+    via: Via,
+    evidence: str,
+    now: datetime,
+    window: timedelta,
+    purpose: Purpose = "reply",
+) -> ThreadDecision:
+    if ticket.status == "closed":
+        return ThreadDecision("new_linked", None, via, f"{evidence}; ticket #{ticket.id} is closed",
+                              linked_ticket_id=ticket.id, purpose=purpose)
+    if ticket.status == "resolved":
+        if ticket.resolved_at is not None and now - ticket.resolved_at > window:
+            return ThreadDecision(
+                "new_linked", None, via,
+                f"{evidence}; ticket #{ticket.id} resolved more than {window.days} days ago",
+                linked_ticket_id=ticket.id, purpose=purpose)
+        return ThreadDecision("reopen", ticket.id, via,
+                              f"{evidence}; reopens resolved ticket #{ticket.id}", purpose=purpose)
+    return ThreadDecision("attach", ticket.id, via, evidence, purpose=purpose)

@@ -205,7 +205,6 @@ class InboxItem(Base):
     classification: Mapped[str | None] = mapped_column(String(20))
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
     duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("inbox.id"))
-    claimed_until: Mapped[datetime | None] = mapped_column()
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column()
 

@@ -1,0 +1,48 @@
+"""The composition root: one settings object in, every part built and wired once."""
+
+from __future__ import annotations
+
+import asyncio
+
+from postdesk.clock import Clock, utcnow
+from postdesk.contracts import Transport
+from postdesk.gateway.pipeline import Pipeline
+from postdesk.gateway.receive import ReceiveResult, receive
+from postdesk.gateway.settings import Settings
+from postdesk.inbound.message import Envelope
+from postdesk.outbound.render import Renderer
+from postdesk.rules.builtin import builtin_rules
+from postdesk.store.blobs import FileBlobStore
+from postdesk.store.db import Database
+
+
+class App:
+    def __init__(self, settings: Settings, *, clock: Clock = utcnow,
+                 transport: Transport | None = None) -> None:
+        self.settings = settings
+        self.clock = clock
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.db = Database(settings.resolved_database_url)
+        self.blobs = FileBlobStore(settings.blob_dir)
+        self.renderer = Renderer()
+        self.rules = builtin_rules()
+        self.pipeline = Pipeline(self.db, self.blobs, settings, renderer=self.renderer,
+                                 rules=self.rules, clock=clock)
+        self._transport = transport
+
+    @property
+    def transport(self) -> Transport:
+        if self._transport is None:
+            from postdesk.outbound.transport import transport_from_settings
+
+            self._transport = transport_from_settings(self.settings)
+        return self._transport
+
+    def receive(self, raw: bytes, envelope: Envelope) -> ReceiveResult:
+        return receive(self.db, self.blobs, raw, envelope)
+
+    async def receive_async(self, raw: bytes, envelope: Envelope) -> ReceiveResult:
+        return await asyncio.to_thread(self.receive, raw, envelope)
+
+    def close(self) -> None:
+        self.db.dispose()

@@ -1,0 +1,146 @@
+"""The ingest pipeline: a committed inbox row -> parsed, classified, threaded, stored, ruled.
+
+Parsing runs outside any transaction (it is the slow part and SQLite allows one writer);
+threading, storing and the rules' outbox rows are written in one transaction that also
+marks the inbox row processed. Any failure leaves the row ``failed`` with its error, to be
+retried — the raw message is never dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from postdesk.clock import Clock, utcnow
+from postdesk.contracts import BlobStore
+from postdesk.gateway.settings import Settings
+from postdesk.gateway.ticketing import open_or_attach, store_message, support_address_for
+from postdesk.inbound.classify import Classification, classify
+from postdesk.inbound.message import InboundMessage
+from postdesk.inbound.parse import parse_message
+from postdesk.outbound.render import Renderer
+from postdesk.outbound.ticket_mail import MailIdentity
+from postdesk.rules.engine import Rule, RuleContext, run_rules
+from postdesk.store.db import Database
+from postdesk.store.enums import InboxState
+from postdesk.store.models import InboxItem
+from postdesk.store.tickets import SqlThreadLookup
+from postdesk.threading.decide import ThreadInput, decide
+
+log = logging.getLogger(__name__)
+RETRYABLE = (InboxState.RECEIVED, InboxState.FAILED)
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessResult:
+    inbox_id: int
+    state: str  # processed | failed | skipped (already done elsewhere)
+    ticket_id: int | None = None
+    action: str = ""  # attach | reopen | new | new_linked | dropped
+    reason: str = ""
+
+
+class Pipeline:
+    def __init__(self, db: Database, blobs: BlobStore, settings: Settings, *,
+                 renderer: Renderer, rules: Sequence[Rule], clock: Clock = utcnow) -> None:
+        self.db = db
+        self.blobs = blobs
+        self.settings = settings
+        self.renderer = renderer
+        self.rules = list(rules)
+        self.clock = clock
+        self.keys = settings.signing_keys()
+        self.ident = MailIdentity(settings.support_name, self.keys[0], settings.portal_url)
+
+    def process(self, inbox_id: int) -> ProcessResult:
+        with self.db.sessions() as session:
+            row = session.get(InboxItem, inbox_id)
+            if row is None or row.state not in RETRYABLE:
+                return ProcessResult(inbox_id, "skipped")
+            content_hash, envelope_from = row.content_hash, row.envelope_from
+        try:
+            raw = self.blobs.get(content_hash)
+            inbound = parse_message(raw, self.blobs)
+            verdict = classify(inbound, raw, envelope_from=envelope_from, keys=self.keys)
+            del raw
+            with self.db.transaction() as session:
+                return self._apply(session, inbox_id, inbound, verdict)
+        except Exception as exc:  # noqa: BLE001 - every failure is kept and shown, never raised away
+            log.warning("inbox %s failed: %s", inbox_id, exc, exc_info=True)
+            self._mark_failed(inbox_id, exc)
+            return ProcessResult(inbox_id, "failed", reason=_describe(exc))
+
+    def process_pending(self, limit: int = 1000) -> list[ProcessResult]:
+        """Process rows still in ``received`` (after a crash, or left by another process)."""
+        with self.db.sessions() as session:
+            ids = list(session.scalars(
+                select(InboxItem.id).where(InboxItem.state == InboxState.RECEIVED)
+                .order_by(InboxItem.id).limit(limit)))
+        return [self.process(i) for i in ids]
+
+    def _apply(self, session: Session, inbox_id: int, inbound: InboundMessage,
+               verdict: Classification) -> ProcessResult:
+        row = session.get(InboxItem, inbox_id, with_for_update=True)
+        if row is None or row.state not in RETRYABLE:
+            return ProcessResult(inbox_id, "skipped")  # another worker finished it first
+        now = self.clock()
+        row.attempts += 1
+        row.classification = verdict.kind
+        if verdict.kind == "loop":
+            return self._finish(row, None, "dropped", "our own mail came back: " + "; ".join(verdict.reasons), now)
+        decision = decide(self._thread_input(inbound, row), SqlThreadLookup(session), self.keys,
+                          now, timedelta(days=self.settings.reopen_window_days))
+        if decision.is_new and not verdict.may_open_ticket:
+            return self._finish(row, None, "dropped",
+                                f"{verdict.kind} does not open tickets: {decision.reason}", now)
+        support = support_address_for(inbound, row, self.settings.support_addresses, self.keys)
+        ticket, events = open_or_attach(session, decision, inbound, row, support_address=support, now=now)
+        message = store_message(session, ticket, inbound, row, kind=verdict.kind, decision=decision,
+                                support=self.settings.support_addresses, now=now)
+        for event in events:
+            ctx = RuleContext(session=session, event=event, ticket=ticket, now=now,
+                              renderer=self.renderer, ident=self.ident, message=message,
+                              inbound=inbound, may_auto_respond=verdict.may_auto_respond)
+            run_rules(self.rules, ctx)
+        return self._finish(row, ticket.id, decision.action, decision.reason, now)
+
+    @staticmethod
+    def _finish(row: InboxItem, ticket_id: int | None, action: str, reason: str, now) -> ProcessResult:  # type: ignore[no-untyped-def]
+        row.state = InboxState.PROCESSED
+        row.ticket_id = ticket_id
+        row.error = None if action != "dropped" else reason[:2000]
+        row.processed_at = now
+        return ProcessResult(row.id, "processed", ticket_id, action, reason)
+
+    def _thread_input(self, msg: InboundMessage, row: InboxItem) -> ThreadInput:
+        recipients = [*row.envelope_to, *(a.email for a in (*msg.to, *msg.cc))]
+        return ThreadInput(
+            sender=msg.from_addr.email if msg.from_addr else row.sender,
+            recipients=tuple(dict.fromkeys(r.lower() for r in recipients)),
+            in_reply_to=tuple(m.lower() for m in msg.in_reply_to),
+            references=tuple(m.lower() for m in msg.references),
+            subject=msg.subject,
+        )
+
+    def _mark_failed(self, inbox_id: int, exc: BaseException) -> None:
+        try:
+            with self.db.transaction() as session:
+                row = session.get(InboxItem, inbox_id)
+                if row is not None and row.state in RETRYABLE:
+                    row.state = InboxState.FAILED
+                    row.attempts += 1
+                    row.error = _describe(exc)
+        except Exception:  # noqa: BLE001 - the database itself is down: the row stays 'received'
+            log.exception("could not mark inbox %s failed", inbox_id)
+
+
+def _describe(exc: BaseException) -> str:
+    last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+    where = f" (at {last[0].filename.rsplit('/', 1)[-1]}:{last[0].lineno})" if last else ""
+    return f"{type(exc).__name__}: {exc}{where}"[:2000]

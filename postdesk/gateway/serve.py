@@ -1,0 +1,78 @@
+"""``postdesk serve``: the SMTP listener, the ingest service and the outbox worker in one loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass, field
+
+from postdesk.gateway.app import App
+from postdesk.gateway.ingest_service import IngestService
+from postdesk.gateway.pipeline import ProcessResult
+from postdesk.inbound.message import Envelope
+from postdesk.inbound.smtp import GatewayHandler, start_server
+from postdesk.outbound.worker import OutboxWorker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Gateway:
+    """The running parts of one process; ``start`` binds, ``stop`` ends them cleanly."""
+
+    app: App
+    stop_event: asyncio.Event = field(default_factory=asyncio.Event)
+    outbox_wake: asyncio.Event = field(default_factory=asyncio.Event)
+    smtp_port: int = 0
+    ingest: IngestService | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _server: asyncio.base_events.Server | None = None
+
+    async def start(self, *, smtp: bool = True, outbox: bool = True, reuse_port: bool = False) -> None:
+        s = self.app.settings
+        self.ingest = IngestService(self.app.pipeline, on_processed=self._processed)
+        self._tasks.append(asyncio.create_task(self.ingest.run(self.stop_event)))
+        if outbox:
+            worker = OutboxWorker(self.app.db, self.app.transport, clock=self.app.clock,
+                                  max_attempts=s.outbox_max_attempts,
+                                  backoff_seconds=s.outbox_backoff_seconds)
+            self._tasks.append(asyncio.create_task(worker.run_forever(self.stop_event, self.outbox_wake)))
+        if smtp:
+            handler = GatewayHandler(self._receive, s.support_addresses, lmtp=s.smtp_lmtp,
+                                     trusted_networks=s.smtp_trusted_networks)
+            self._server = await start_server(handler, s.smtp_host, s.smtp_port,
+                                              data_size_limit=s.smtp_max_message_bytes,
+                                              reuse_port=reuse_port)
+            self.smtp_port = self._server.sockets[0].getsockname()[1]
+            log.info("SMTP listening on %s:%s", s.smtp_host, self.smtp_port)
+
+    async def _receive(self, raw: bytes, envelope: Envelope) -> None:
+        result = await self.app.receive_async(raw, envelope)
+        if result.outcome == "new" and self.ingest is not None:
+            self.ingest.submit(result.inbox_id)
+
+    def _processed(self, result: ProcessResult) -> None:
+        if result.state == "processed":
+            self.outbox_wake.set()
+
+    async def stop(self) -> None:
+        self.stop_event.set()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        for task in self._tasks:
+            try:
+                await asyncio.wait_for(task, timeout=10)
+            except (TimeoutError, asyncio.CancelledError):
+                task.cancel()
+
+
+async def serve(app: App) -> None:
+    gateway = Gateway(app)
+    await gateway.start()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, gateway.stop_event.set)
+    await gateway.stop_event.wait()
+    await gateway.stop()

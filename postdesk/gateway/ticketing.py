@@ -1,0 +1,145 @@
+"""Write one threaded inbound message into the store: ticket, message, attachments, participants.
+
+Called inside the pipeline's transaction with the threading decision already taken; returns
+the events the rules engine should see.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from postdesk.inbound.message import InboundMessage
+from postdesk.rules.engine import Event
+from postdesk.store.enums import Status
+from postdesk.store.models import Attachment, InboxItem, Message, Ticket
+from postdesk.store.tickets import add_participants, audit, contact_for
+from postdesk.threading.decide import ThreadDecision
+from postdesk.threading.subject import clean_subject
+from postdesk.threading.tokens import parse_reply_address
+
+
+def support_address_for(msg: InboundMessage, row: InboxItem, support: Sequence[str],
+                        keys: Sequence[bytes]) -> str:
+    """Which of our addresses the client wrote to: envelope first, then To/Cc."""
+    candidates = list(row.envelope_to) + [a.email for a in (*msg.to, *msg.cc)]
+    for address in candidates:
+        address = address.lower()
+        if address in support:
+            return address
+        token = parse_reply_address(address, keys)
+        if token is not None and token.base_address in support:
+            return token.base_address
+    return support[0]
+
+
+def open_or_attach(
+    session: Session,
+    decision: ThreadDecision,
+    msg: InboundMessage,
+    row: InboxItem,
+    *,
+    support_address: str,
+    now: datetime,
+) -> tuple[Ticket, list[Event]]:
+    if decision.is_new:
+        return _open_ticket(session, decision, msg, support_address, now)
+    ticket = session.get(Ticket, decision.ticket_id, with_for_update=True)
+    assert ticket is not None, "threading named a ticket that does not exist"
+    events = [Event("message.received", ticket.id)]
+    if decision.action == "reopen":
+        _set_status(session, ticket, Status.OPEN, now, detail="client replied to a resolved ticket")
+        ticket.resolved_at = None
+        events.insert(0, Event("ticket.reopened", ticket.id))
+    elif ticket.status == Status.PENDING:
+        _set_status(session, ticket, Status.OPEN, now, detail="client replied")
+    ticket.updated_at = now
+    return ticket, events
+
+
+def _open_ticket(session: Session, decision: ThreadDecision, msg: InboundMessage,
+                 support_address: str, now: datetime) -> tuple[Ticket, list[Event]]:
+    sender = msg.from_addr
+    requester = contact_for(session, sender.email, sender.name) if sender else None
+    ticket = Ticket(
+        subject=(clean_subject(msg.subject) or "(no subject)")[:998],
+        requester=requester,
+        org_id=requester.org_id if requester else None,
+        support_address=support_address,
+        origin="email",
+        linked_ticket_id=decision.linked_ticket_id,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(ticket)
+    session.flush()
+    if requester is not None:
+        add_participants(session, ticket.id, [requester.email], role="requester")
+    detail = f"opened by email: {decision.reason}"
+    audit(session, ticket.id, requester.email if requester else "system", "created",
+          detail=detail, at=now)
+    return ticket, [Event("ticket.created", ticket.id)]
+
+
+def _set_status(session: Session, ticket: Ticket, status: Status, now: datetime, *, detail: str,
+                actor: str = "system") -> None:
+    if ticket.status == status:
+        return
+    audit(session, ticket.id, actor, "status", field="status", old=ticket.status, new=status,
+          detail=detail, at=now)
+    ticket.status = status
+
+
+def store_message(
+    session: Session,
+    ticket: Ticket,
+    msg: InboundMessage,
+    row: InboxItem,
+    *,
+    kind: str,
+    decision: ThreadDecision,
+    support: Sequence[str],
+    now: datetime,
+) -> Message:
+    sender = msg.from_addr
+    author = contact_for(session, sender.email, sender.name) if sender else None
+    message = Message(
+        ticket_id=ticket.id,
+        direction="in",
+        visibility="public",
+        kind=kind,
+        author_contact_id=author.id if author else None,
+        from_address=sender.email if sender else row.envelope_from,
+        from_name=sender.name if sender else "",
+        to_addresses=[a.email for a in msg.to],
+        cc_addresses=[a.email for a in msg.cc],
+        subject=msg.subject[:998],
+        message_id=msg.message_id.lower(),
+        in_reply_to=msg.in_reply_to[0].lower() if msg.in_reply_to else None,
+        references=[r.lower() for r in msg.references],
+        text_full=msg.text,
+        text_new=msg.text_new,
+        html_sanitized=msg.html,
+        inbox_id=row.id,
+        thread_reason=decision.reason[:200],
+        created_at=now,
+    )
+    session.add(message)
+    session.flush()
+    for att in msg.attachments:
+        session.add(Attachment(message_id=message.id, filename=att.filename,
+                               content_type=att.content_type, size=att.size, sha256=att.sha256,
+                               content_id=att.content_id, inline=att.inline))
+    # Reply-all participants join the public thread; our own addresses never do.
+    others = [a.email for a in (*msg.to, *msg.cc)]
+    add_participants(session, ticket.id, [e for e in others if not _ours(e, support)])
+    if author is not None:
+        add_participants(session, ticket.id, [author.email])
+    return message
+
+
+def _ours(address: str, support: Sequence[str]) -> bool:
+    local, _, domain = address.lower().rpartition("@")
+    return f"{local.split('+', 1)[0]}@{domain}" in support

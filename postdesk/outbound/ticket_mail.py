@@ -1,0 +1,67 @@
+"""Mail about a ticket: render a template and enqueue it with the ticket's thread headers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from postdesk.outbound.compose import OutgoingMail, thread_references
+from postdesk.outbound.outbox import enqueue
+from postdesk.outbound.render import Renderer
+from postdesk.store.models import OutboxItem, Ticket
+from postdesk.threading.subject import tagged_subject
+from postdesk.threading.tokens import Purpose, make_message_id, reply_address
+
+
+@dataclass(frozen=True, slots=True)
+class MailIdentity:
+    """Who outgoing mail is from and how it is signed; built from the settings."""
+
+    support_name: str
+    key: bytes
+    portal_url: str
+
+
+def send_ticket_mail(
+    session: Session,
+    *,
+    ident: MailIdentity,
+    renderer: Renderer,
+    ticket: Ticket,
+    template: str,
+    kind: str,
+    to: Sequence[str],
+    context: dict[str, Any],
+    now: datetime,
+    parent_message_id: str | None = None,
+    parent_references: Sequence[str] = (),
+    cc: Sequence[str] = (),
+    automatic: bool = True,
+    reply_purpose: Purpose = "reply",
+    from_name: str | None = None,
+) -> OutboxItem:
+    support = ticket.support_address
+    domain = support.rpartition("@")[2]
+    base = {"ticket": ticket, "support_name": ident.support_name, "portal_url": ident.portal_url}
+    rendered = renderer.render(template, base | context)
+    mail = OutgoingMail(
+        kind=kind,
+        ticket_id=ticket.id,
+        from_address=support,
+        from_name=from_name or ident.support_name,
+        to=tuple(to),
+        cc=tuple(cc),
+        subject=tagged_subject(rendered.subject, ticket.id),
+        text=rendered.text,
+        html=rendered.html,
+        message_id=make_message_id(domain, ticket.id, ident.key),
+        reply_to=reply_address(support, ticket.id, ident.key, reply_purpose),
+        in_reply_to=parent_message_id,
+        references=thread_references(parent_references, parent_message_id),
+        automatic=automatic,
+    )
+    return enqueue(session, mail, now)

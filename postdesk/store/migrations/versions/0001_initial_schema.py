@@ -121,7 +121,6 @@ def upgrade() -> None:
     sa.Column('classification', sa.String(length=20), nullable=True),
     sa.Column('ticket_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('duplicate_of', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
-    sa.Column('claimed_until', sa.DateTime(timezone=True), nullable=True),
     sa.Column('received_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('processed_at', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['duplicate_of'], ['inbox.id'], name=op.f('fk_inbox_duplicate_of_inbox')),

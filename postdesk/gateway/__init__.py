@@ -1,1 +1,1 @@
-"""The running process: settings, CLI, the supervisor and the ingest pipeline that joins the parts."""
+"""The running process: settings, CLI, supervisor, and the ingest pipeline joining the parts."""

@@ -6,6 +6,7 @@ import asyncio
 
 from postdesk.clock import Clock, utcnow
 from postdesk.contracts import Transport
+from postdesk.gateway.accept import Accepted, process_received
 from postdesk.gateway.pipeline import Pipeline
 from postdesk.gateway.receive import ReceiveResult, receive
 from postdesk.gateway.settings import Settings
@@ -17,8 +18,9 @@ from postdesk.store.db import Database
 
 
 class App:
-    def __init__(self, settings: Settings, *, clock: Clock = utcnow,
-                 transport: Transport | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, clock: Clock = utcnow, transport: Transport | None = None
+    ) -> None:
         self.settings = settings
         self.clock = clock
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -26,8 +28,9 @@ class App:
         self.blobs = FileBlobStore(settings.blob_dir)
         self.renderer = Renderer()
         self.rules = builtin_rules()
-        self.pipeline = Pipeline(self.db, self.blobs, settings, renderer=self.renderer,
-                                 rules=self.rules, clock=clock)
+        self.pipeline = Pipeline(
+            self.db, self.blobs, settings, renderer=self.renderer, rules=self.rules, clock=clock
+        )
         self._transport = transport
 
     @property
@@ -41,8 +44,15 @@ class App:
     def receive(self, raw: bytes, envelope: Envelope) -> ReceiveResult:
         return receive(self.db, self.blobs, raw, envelope)
 
-    async def receive_async(self, raw: bytes, envelope: Envelope) -> ReceiveResult:
-        return await asyncio.to_thread(self.receive, raw, envelope)
+    def accept(self, raw: bytes, envelope: Envelope) -> Accepted:
+        """Store, then process at once; ``ProcessingDeferred`` means the sender should retry."""
+        received = self.receive(raw, envelope)
+        return process_received(
+            self.pipeline, received, defer_attempts=self.settings.smtp_defer_failed_attempts
+        )
+
+    async def accept_async(self, raw: bytes, envelope: Envelope) -> Accepted:
+        return await asyncio.to_thread(self.accept, raw, envelope)
 
     def close(self) -> None:
         self.db.dispose()

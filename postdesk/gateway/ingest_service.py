@@ -22,8 +22,13 @@ log = logging.getLogger(__name__)
 
 
 class IngestService:
-    def __init__(self, pipeline: Pipeline, *, sweep_seconds: float = 30.0,
-                 on_processed: Callable[[ProcessResult], None] | None = None) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        *,
+        sweep_seconds: float = 30.0,
+        on_processed: Callable[[ProcessResult], None] | None = None,
+    ) -> None:
         self.pipeline = pipeline
         self.sweep_seconds = sweep_seconds
         self.on_processed = on_processed
@@ -53,7 +58,7 @@ class IngestService:
     async def _process(self, inbox_id: int) -> None:
         try:
             result = await asyncio.to_thread(self.pipeline.process, inbox_id)
-        except Exception:  # noqa: BLE001 - the row stays 'received' and the sweep retries
+        except Exception:
             log.exception("processing inbox %s crashed", inbox_id)
             return
         if self.on_processed is not None:
@@ -69,7 +74,7 @@ class IngestService:
     async def _sweep(self, min_age: timedelta | None) -> None:
         try:
             ids = await asyncio.to_thread(self._stale_ids, min_age)
-        except Exception:  # noqa: BLE001 - database unavailable: try again next sweep
+        except Exception:
             log.exception("inbox sweep failed")
             return
         for inbox_id in ids:

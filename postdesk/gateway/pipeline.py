@@ -47,8 +47,16 @@ class ProcessResult:
 
 
 class Pipeline:
-    def __init__(self, db: Database, blobs: BlobStore, settings: Settings, *,
-                 renderer: Renderer, rules: Sequence[Rule], clock: Clock = utcnow) -> None:
+    def __init__(
+        self,
+        db: Database,
+        blobs: BlobStore,
+        settings: Settings,
+        *,
+        renderer: Renderer,
+        rules: Sequence[Rule],
+        clock: Clock = utcnow,
+    ) -> None:
         self.db = db
         self.blobs = blobs
         self.settings = settings
@@ -71,7 +79,7 @@ class Pipeline:
             del raw
             with self.db.transaction() as session:
                 return self._apply(session, inbox_id, inbound, verdict)
-        except Exception as exc:  # noqa: BLE001 - every failure is kept and shown, never raised away
+        except Exception as exc:
             log.warning("inbox %s failed: %s", inbox_id, exc, exc_info=True)
             self._mark_failed(inbox_id, exc)
             return ProcessResult(inbox_id, "failed", reason=_describe(exc))
@@ -79,13 +87,19 @@ class Pipeline:
     def process_pending(self, limit: int = 1000) -> list[ProcessResult]:
         """Process rows still in ``received`` (after a crash, or left by another process)."""
         with self.db.sessions() as session:
-            ids = list(session.scalars(
-                select(InboxItem.id).where(InboxItem.state == InboxState.RECEIVED)
-                .order_by(InboxItem.id).limit(limit)))
+            ids = list(
+                session.scalars(
+                    select(InboxItem.id)
+                    .where(InboxItem.state == InboxState.RECEIVED)
+                    .order_by(InboxItem.id)
+                    .limit(limit)
+                )
+            )
         return [self.process(i) for i in ids]
 
-    def _apply(self, session: Session, inbox_id: int, inbound: InboundMessage,
-               verdict: Classification) -> ProcessResult:
+    def _apply(
+        self, session: Session, inbox_id: int, inbound: InboundMessage, verdict: Classification
+    ) -> ProcessResult:
         row = session.get(InboxItem, inbox_id, with_for_update=True)
         if row is None or row.state not in RETRYABLE:
             return ProcessResult(inbox_id, "skipped")  # another worker finished it first
@@ -93,25 +107,57 @@ class Pipeline:
         row.attempts += 1
         row.classification = verdict.kind
         if verdict.kind == "loop":
-            return self._finish(row, None, "dropped", "our own mail came back: " + "; ".join(verdict.reasons), now)
-        decision = decide(self._thread_input(inbound, row), SqlThreadLookup(session), self.keys,
-                          now, timedelta(days=self.settings.reopen_window_days))
+            return self._finish(
+                row, None, "dropped", "our own mail came back: " + "; ".join(verdict.reasons), now
+            )
+        decision = decide(
+            self._thread_input(inbound, row),
+            SqlThreadLookup(session),
+            self.keys,
+            now,
+            timedelta(days=self.settings.reopen_window_days),
+        )
         if decision.is_new and not verdict.may_open_ticket:
-            return self._finish(row, None, "dropped",
-                                f"{verdict.kind} does not open tickets: {decision.reason}", now)
+            return self._finish(
+                row,
+                None,
+                "dropped",
+                f"{verdict.kind} does not open tickets: {decision.reason}",
+                now,
+            )
         support = support_address_for(inbound, row, self.settings.support_addresses, self.keys)
-        ticket, events = open_or_attach(session, decision, inbound, row, support_address=support, now=now)
-        message = store_message(session, ticket, inbound, row, kind=verdict.kind, decision=decision,
-                                support=self.settings.support_addresses, now=now)
+        ticket, events = open_or_attach(
+            session, decision, inbound, row, support_address=support, now=now
+        )
+        message = store_message(
+            session,
+            ticket,
+            inbound,
+            row,
+            kind=verdict.kind,
+            decision=decision,
+            support=self.settings.support_addresses,
+            now=now,
+        )
         for event in events:
-            ctx = RuleContext(session=session, event=event, ticket=ticket, now=now,
-                              renderer=self.renderer, ident=self.ident, message=message,
-                              inbound=inbound, may_auto_respond=verdict.may_auto_respond)
+            ctx = RuleContext(
+                session=session,
+                event=event,
+                ticket=ticket,
+                now=now,
+                renderer=self.renderer,
+                ident=self.ident,
+                message=message,
+                inbound=inbound,
+                may_auto_respond=verdict.may_auto_respond,
+            )
             run_rules(self.rules, ctx)
         return self._finish(row, ticket.id, decision.action, decision.reason, now)
 
     @staticmethod
-    def _finish(row: InboxItem, ticket_id: int | None, action: str, reason: str, now) -> ProcessResult:  # type: ignore[no-untyped-def]
+    def _finish(
+        row: InboxItem, ticket_id: int | None, action: str, reason: str, now
+    ) -> ProcessResult:  # type: ignore[no-untyped-def]
         row.state = InboxState.PROCESSED
         row.ticket_id = ticket_id
         row.error = None if action != "dropped" else reason[:2000]
@@ -136,7 +182,7 @@ class Pipeline:
                     row.state = InboxState.FAILED
                     row.attempts += 1
                     row.error = _describe(exc)
-        except Exception:  # noqa: BLE001 - the database itself is down: the row stays 'received'
+        except Exception:
             log.exception("could not mark inbox %s failed", inbox_id)
 
 

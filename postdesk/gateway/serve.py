@@ -29,28 +29,44 @@ class Gateway:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _server: asyncio.base_events.Server | None = None
 
-    async def start(self, *, smtp: bool = True, outbox: bool = True, reuse_port: bool = False) -> None:
+    async def start(
+        self, *, smtp: bool = True, outbox: bool = True, reuse_port: bool = False
+    ) -> None:
         s = self.app.settings
         self.ingest = IngestService(self.app.pipeline, on_processed=self._processed)
         self._tasks.append(asyncio.create_task(self.ingest.run(self.stop_event)))
         if outbox:
-            worker = OutboxWorker(self.app.db, self.app.transport, clock=self.app.clock,
-                                  max_attempts=s.outbox_max_attempts,
-                                  backoff_seconds=s.outbox_backoff_seconds)
-            self._tasks.append(asyncio.create_task(worker.run_forever(self.stop_event, self.outbox_wake)))
+            worker = OutboxWorker(
+                self.app.db,
+                self.app.transport,
+                clock=self.app.clock,
+                max_attempts=s.outbox_max_attempts,
+                backoff_seconds=s.outbox_backoff_seconds,
+            )
+            self._tasks.append(
+                asyncio.create_task(worker.run_forever(self.stop_event, self.outbox_wake))
+            )
         if smtp:
-            handler = GatewayHandler(self._receive, s.support_addresses, lmtp=s.smtp_lmtp,
-                                     trusted_networks=s.smtp_trusted_networks)
-            self._server = await start_server(handler, s.smtp_host, s.smtp_port,
-                                              data_size_limit=s.smtp_max_message_bytes,
-                                              reuse_port=reuse_port)
+            handler = GatewayHandler(
+                self._receive,
+                s.support_addresses,
+                lmtp=s.smtp_lmtp,
+                trusted_networks=s.smtp_trusted_networks,
+            )
+            self._server = await start_server(
+                handler,
+                s.smtp_host,
+                s.smtp_port,
+                data_size_limit=s.smtp_max_message_bytes,
+                reuse_port=reuse_port,
+            )
             self.smtp_port = self._server.sockets[0].getsockname()[1]
             log.info("SMTP listening on %s:%s", s.smtp_host, self.smtp_port)
 
     async def _receive(self, raw: bytes, envelope: Envelope) -> None:
-        result = await self.app.receive_async(raw, envelope)
-        if result.outcome == "new" and self.ingest is not None:
-            self.ingest.submit(result.inbox_id)
+        accepted = await self.app.accept_async(raw, envelope)
+        if accepted.processed is not None:
+            self._processed(accepted.processed)
 
     def _processed(self, result: ProcessResult) -> None:
         if result.state == "processed":

@@ -25,13 +25,20 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path = Field(Path("./var"), description="database, blobs, mail sink, secret key")
-    database_url: str | None = Field(None, description="SQLAlchemy URL; SQLite in data_dir when unset")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; SQLite in data_dir when unset"
+    )
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 2525
     smtp_lmtp: bool = Field(False, description="speak LMTP instead of SMTP on the listener")
     smtp_max_message_bytes: int = Field(30 * 1024 * 1024, description="552 above this size")
     smtp_trusted_networks: list[str] = Field(
         default_factory=list, description="client networks whose mail counts as authenticated"
+    )
+    smtp_defer_failed_attempts: int = Field(
+        3,
+        description="answer 451 while processing a stored message fails, this many times; "
+        "after that accept it and leave it failed in the inbox for an operator",
     )
     web_host: str = "127.0.0.1"
     web_port: int = 8080
@@ -50,7 +57,7 @@ class Settings(BaseSettings):
     portal_url: str = Field("http://127.0.0.1:8080", description="base of links in emails")
     log_json: bool = Field(False, description="JSON log lines (structlog) instead of console")
 
-    @field_validator("support_addresses", mode="before")
+    @field_validator("support_addresses", "smtp_trusted_networks", mode="before")
     @classmethod
     def _split_addresses(cls, value: Any) -> Any:
         # Accept "a@x, b@y" from an environment variable as well as a JSON list.
@@ -58,7 +65,7 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("support_addresses")
+    @field_validator("support_addresses", mode="after")
     @classmethod
     def _lowercase(cls, value: list[str]) -> list[str]:
         if not value:
@@ -85,7 +92,9 @@ class Settings(BaseSettings):
 
     def signing_keys(self) -> list[bytes]:
         """The current key first, then keys still accepted after a rotation."""
-        return [self.key_bytes()] + [k.get_secret_value().encode() for k in self.previous_secret_keys]
+        return [self.key_bytes()] + [
+            k.get_secret_value().encode() for k in self.previous_secret_keys
+        ]
 
     def key_bytes(self) -> bytes:
         if self.secret_key is not None:

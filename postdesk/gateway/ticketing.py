@@ -21,8 +21,9 @@ from postdesk.threading.subject import clean_subject
 from postdesk.threading.tokens import parse_reply_address
 
 
-def support_address_for(msg: InboundMessage, row: InboxItem, support: Sequence[str],
-                        keys: Sequence[bytes]) -> str:
+def support_address_for(
+    msg: InboundMessage, row: InboxItem, support: Sequence[str], keys: Sequence[bytes]
+) -> str:
     """Which of our addresses the client wrote to: envelope first, then To/Cc."""
     candidates = list(row.envelope_to) + [a.email for a in (*msg.to, *msg.cc)]
     for address in candidates:
@@ -59,8 +60,13 @@ def open_or_attach(
     return ticket, events
 
 
-def _open_ticket(session: Session, decision: ThreadDecision, msg: InboundMessage,
-                 support_address: str, now: datetime) -> tuple[Ticket, list[Event]]:
+def _open_ticket(
+    session: Session,
+    decision: ThreadDecision,
+    msg: InboundMessage,
+    support_address: str,
+    now: datetime,
+) -> tuple[Ticket, list[Event]]:
     sender = msg.from_addr
     requester = contact_for(session, sender.email, sender.name) if sender else None
     ticket = Ticket(
@@ -78,17 +84,39 @@ def _open_ticket(session: Session, decision: ThreadDecision, msg: InboundMessage
     if requester is not None:
         add_participants(session, ticket.id, [requester.email], role="requester")
     detail = f"opened by email: {decision.reason}"
-    audit(session, ticket.id, requester.email if requester else "system", "created",
-          detail=detail, at=now)
+    audit(
+        session,
+        ticket.id,
+        requester.email if requester else "system",
+        "created",
+        detail=detail,
+        at=now,
+    )
     return ticket, [Event("ticket.created", ticket.id)]
 
 
-def _set_status(session: Session, ticket: Ticket, status: Status, now: datetime, *, detail: str,
-                actor: str = "system") -> None:
+def _set_status(
+    session: Session,
+    ticket: Ticket,
+    status: Status,
+    now: datetime,
+    *,
+    detail: str,
+    actor: str = "system",
+) -> None:
     if ticket.status == status:
         return
-    audit(session, ticket.id, actor, "status", field="status", old=ticket.status, new=status,
-          detail=detail, at=now)
+    audit(
+        session,
+        ticket.id,
+        actor,
+        "status",
+        field="status",
+        old=ticket.status,
+        new=status,
+        detail=detail,
+        at=now,
+    )
     ticket.status = status
 
 
@@ -129,9 +157,17 @@ def store_message(
     session.add(message)
     session.flush()
     for att in msg.attachments:
-        session.add(Attachment(message_id=message.id, filename=att.filename,
-                               content_type=att.content_type, size=att.size, sha256=att.sha256,
-                               content_id=att.content_id, inline=att.inline))
+        session.add(
+            Attachment(
+                message_id=message.id,
+                filename=att.filename,
+                content_type=att.content_type,
+                size=att.size,
+                sha256=att.sha256,
+                content_id=att.content_id,
+                inline=att.inline,
+            )
+        )
     # Reply-all participants join the public thread; our own addresses never do.
     others = [a.email for a in (*msg.to, *msg.cc)]
     add_participants(session, ticket.id, [e for e in others if not _ours(e, support)])

@@ -1,1 +1,1 @@
-"""Bytes in: the SMTP/LMTP listener, the IMAP poller, parsing into ``InboundMessage``, classification and quote stripping."""
+"""Bytes in: SMTP/LMTP listener, IMAP poller, parsing, classification, quote stripping."""

@@ -14,13 +14,17 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiosmtpd.lmtp import LMTP
-from aiosmtpd.smtp import SMTP, Envelope as SmtpEnvelope, Session as SmtpSession
+from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import Envelope as SmtpEnvelope
+from aiosmtpd.smtp import Session as SmtpSession
 
+from postdesk.contracts import TemporaryFailure
 from postdesk.inbound.message import Envelope
 
 log = logging.getLogger(__name__)
 
-# The gateway's durable receive: stores the bytes, commits, returns (or raises).
+# The gateway's durable receive: stores the bytes, commits, returns (or raises;
+# ``TemporaryFailure`` carries a reason that is safe to show the sender).
 Receiver = Callable[[bytes, Envelope], Awaitable[Any]]
 
 LINE_LENGTH_LIMIT = 64 * 1024  # RFC 5322 says 998, real mail is longer: never bounce it for that
@@ -78,6 +82,9 @@ class GatewayHandler:
         )
         try:
             await self.receiver(raw, env)
+        except TemporaryFailure as exc:
+            log.warning("asking the sender to retry: %s", exc)
+            return self._reply(f"451 4.3.0 {exc}", len(envelope.rcpt_tos))
         except Exception:
             log.exception("durable receive failed; answering 451")
             return self._reply("451 4.3.0 Temporary failure storing the message, try again later",

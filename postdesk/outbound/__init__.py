@@ -1,1 +1,1 @@
-"""Mail out: the transactional outbox, Jinja2 rendering, the relay sender and thread-keeping headers."""
+"""Mail out: transactional outbox, Jinja2 rendering, relay sender, thread-keeping headers."""

@@ -58,14 +58,15 @@ def thread_references(references: Sequence[str], parent: str | None) -> tuple[st
         chain.append(parent)
     chain = list(dict.fromkeys(chain))
     if len(chain) > MAX_REFERENCES:
-        chain = chain[:1] + chain[-(MAX_REFERENCES - 1):]
+        chain = chain[:1] + chain[-(MAX_REFERENCES - 1) :]
     return tuple(chain)
 
 
 def build_message(mail: OutgoingMail, now: datetime) -> bytes:
     msg = EmailMessage(policy=SMTP)
-    msg["From"] = HeaderAddress(display_name=_single_line("From", mail.from_name),
-                                addr_spec=mail.from_address)
+    msg["From"] = HeaderAddress(
+        display_name=_single_line("From", mail.from_name), addr_spec=mail.from_address
+    )
     msg["To"] = ", ".join(mail.to)
     if mail.cc:
         msg["Cc"] = ", ".join(mail.cc)

@@ -35,6 +35,11 @@ def enqueue(session: Session, mail: OutgoingMail, now: datetime) -> OutboxItem:
 def pending_count(session: Session) -> int:
     from sqlalchemy import func
 
-    return session.scalar(
-        select(func.count()).select_from(OutboxItem).where(OutboxItem.state == OutboxState.PENDING)
-    ) or 0
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(OutboxItem)
+            .where(OutboxItem.state == OutboxState.PENDING)
+        )
+        or 0
+    )

@@ -34,12 +34,19 @@ class Renderer:
         dirs = [str(p) for p in (override_dir, BUILTIN) if p is not None]
         loader = ChoiceLoader([FileSystemLoader(d) for d in dirs])
         self._text = ImmutableSandboxedEnvironment(
-            loader=loader, autoescape=False, undefined=StrictUndefined,
-            keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
+            loader=loader,
+            autoescape=False,
+            undefined=StrictUndefined,
+            keep_trailing_newline=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
         )
         self._html = ImmutableSandboxedEnvironment(
-            loader=loader, autoescape=True, undefined=StrictUndefined,
-            trim_blocks=True, lstrip_blocks=True,
+            loader=loader,
+            autoescape=True,
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
         )
 
     def render(self, name: str, context: dict[str, Any]) -> Rendered:

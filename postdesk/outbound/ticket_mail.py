@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from postdesk.outbound.compose import OutgoingMail, thread_references
 from postdesk.outbound.outbox import enqueue
 from postdesk.outbound.render import Renderer
-from postdesk.store.models import OutboxItem, Ticket
+from postdesk.store.models import Message, OutboxItem, Ticket
 from postdesk.threading.subject import tagged_subject
 from postdesk.threading.tokens import Purpose, make_message_id, reply_address
 
@@ -64,4 +64,25 @@ def send_ticket_mail(
         references=thread_references(parent_references, parent_message_id),
         automatic=automatic,
     )
-    return enqueue(session, mail, now)
+    item = enqueue(session, mail, now)
+    # The thread shows what we sent, next to what we received.
+    session.add(
+        Message(
+            ticket_id=ticket.id,
+            direction="out",
+            visibility="public",
+            kind=kind,
+            from_address=support,
+            from_name=mail.from_name,
+            to_addresses=list(mail.to),
+            cc_addresses=list(mail.cc),
+            subject=mail.subject,
+            message_id=item.message_id,
+            in_reply_to=parent_message_id,
+            references=list(mail.references),
+            text_full=rendered.text,
+            text_new=rendered.text,
+            created_at=now,
+        )
+    )
+    return item

@@ -1,1 +1,1 @@
-"""Events -> conditions -> actions: acknowledgements, assignment, notifications, escalation, time-based rules."""
+"""Events -> conditions -> actions: acknowledgements, assignment, notifications, escalation."""

@@ -66,7 +66,9 @@ def run_rules(rules: Sequence[Rule], ctx: RuleContext) -> list[RuleOutcome]:
         if ctx.event.name not in rule.events:
             continue
         reason = rule.check(ctx)
-        outcomes.append(RuleOutcome(rule.name, ctx.event.name, reason is not None, reason or "no match"))
+        outcomes.append(
+            RuleOutcome(rule.name, ctx.event.name, reason is not None, reason or "no match")
+        )
         if reason is not None:
             rule.apply(ctx)
     return outcomes

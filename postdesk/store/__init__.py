@@ -1,1 +1,1 @@
-"""Persistence: SQLAlchemy models, the engine for SQLite and PostgreSQL, repositories, the blob store and migrations."""
+"""Persistence: SQLAlchemy models, engines for SQLite and PostgreSQL, migrations, blob store."""

@@ -44,12 +44,18 @@ class SqlThreadLookup:
         ticket = self.session.get(Ticket, number)
         if ticket is None:
             return None
-        return TicketRef(ticket.id, ticket.status, ticket.resolved_at,
-                         frozenset(participant_emails(self.session, ticket)))
+        return TicketRef(
+            ticket.id,
+            ticket.status,
+            ticket.resolved_at,
+            frozenset(participant_emails(self.session, ticket)),
+        )
 
 
 def participant_emails(session: Session, ticket: Ticket) -> set[str]:
-    emails = set(session.scalars(select(Participant.email).where(Participant.ticket_id == ticket.id)))
+    emails = set(
+        session.scalars(select(Participant.email).where(Participant.ticket_id == ticket.id))
+    )
     if ticket.assignee is not None:
         emails.add(ticket.assignee.email)
     return emails
@@ -74,8 +80,12 @@ def agent_by_email(session: Session, email: str) -> Agent | None:
     return session.scalar(select(Agent).where(Agent.email == email.lower(), Agent.active.is_(True)))
 
 
-def add_participants(session: Session, ticket_id: int, emails: Iterable[str], role: str = "cc") -> None:
-    existing = set(session.scalars(select(Participant.email).where(Participant.ticket_id == ticket_id)))
+def add_participants(
+    session: Session, ticket_id: int, emails: Iterable[str], role: str = "cc"
+) -> None:
+    existing = set(
+        session.scalars(select(Participant.email).where(Participant.ticket_id == ticket_id))
+    )
     for email in emails:
         email = email.lower()
         if email and email not in existing:
@@ -83,17 +93,37 @@ def add_participants(session: Session, ticket_id: int, emails: Iterable[str], ro
             existing.add(email)
 
 
-def audit(session: Session, ticket_id: int, actor: str, action: str, *, field: str | None = None,
-          old: str | None = None, new: str | None = None, detail: str | None = None,
-          at: datetime | None = None) -> None:
-    entry = AuditEntry(ticket_id=ticket_id, actor=actor, action=action, field=field,
-                       old_value=old, new_value=new, detail=detail)
+def audit(
+    session: Session,
+    ticket_id: int,
+    actor: str,
+    action: str,
+    *,
+    field: str | None = None,
+    old: str | None = None,
+    new: str | None = None,
+    detail: str | None = None,
+    at: datetime | None = None,
+) -> None:
+    entry = AuditEntry(
+        ticket_id=ticket_id,
+        actor=actor,
+        action=action,
+        field=field,
+        old_value=old,
+        new_value=new,
+        detail=detail,
+    )
     if at is not None:
         entry.at = at
     session.add(entry)
 
 
 def thread_messages(session: Session, ticket_id: int) -> list[Message]:
-    return list(session.scalars(
-        select(Message).where(Message.ticket_id == ticket_id).order_by(Message.created_at, Message.id)
-    ))
+    return list(
+        session.scalars(
+            select(Message)
+            .where(Message.ticket_id == ticket_id)
+            .order_by(Message.created_at, Message.id)
+        )
+    )

@@ -1,0 +1,167 @@
+"""End-to-end durable SMTP ingest versus a bare aiosmtpd receiver that only parses.
+
+    python benchmarks/ingest.py [--messages 600] [--clients 4] [--database-url URL]
+
+Both runs receive the same generated corpus over loopback SMTP from the same client
+processes. The bare receiver parses each message (postdesk's parser) and keeps nothing;
+the gateway stores it durably (fsync'd blob + committed inbox row), parses, threads,
+stores the ticket and message, runs the rules and commits the acknowledgement to the
+outbox before answering 250. Prints messages/second for both and their ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import smtplib
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from aiosmtpd.smtp import SMTP
+from postdesk.inbound.parse import parse_message
+
+from benchmarks.corpus import generate
+from postdesk.gateway.app import App
+from postdesk.gateway.serve import Gateway
+from postdesk.gateway.settings import Settings
+from postdesk.store import migrate
+from postdesk.store.blobs import FileBlobStore
+
+
+def _client(port: int, messages: list[bytes]) -> None:
+    with smtplib.SMTP("127.0.0.1", port, timeout=120) as smtp:
+        for raw in messages:
+            smtp.sendmail("client@bench.example", ["support@bench.example"], raw)
+
+
+def blast(port: int, corpus: list[bytes], clients: int) -> float:
+    """Send the corpus from ``clients`` processes; return the wall time in seconds."""
+    shares = [corpus[i::clients] for i in range(clients)]
+    procs = [mp.Process(target=_client, args=(port, share)) for share in shares]
+    start = time.perf_counter()
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+        if p.exitcode != 0:
+            raise SystemExit(f"a client failed (exit {p.exitcode})")
+    return time.perf_counter() - start
+
+
+class ParseOnly:
+    def __init__(self, blobs: FileBlobStore) -> None:
+        self.blobs = blobs
+        self.count = 0
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # type: ignore[no-untyped-def]
+        await asyncio.to_thread(parse_message, envelope.original_content, self.blobs)
+        self.count += 1
+        return "250 OK"
+
+
+def in_loop_thread(start_coro, stop_coro):  # type: ignore[no-untyped-def]
+    """Run a server in its own event loop thread; return (port, stop function)."""
+    loop = asyncio.new_event_loop()
+    ready: dict = {}
+    started = threading.Event()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        ready["port"] = loop.run_until_complete(start_coro())
+        started.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    started.wait()
+
+    def stop() -> None:
+        asyncio.run_coroutine_threadsafe(stop_coro(), loop).result(timeout=60)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+
+    return ready["port"], stop
+
+
+def bench_bare(corpus: list[bytes], clients: int, workdir: Path) -> float:
+    handler = ParseOnly(FileBlobStore(workdir / "bare-blobs"))
+    holder: dict = {}
+
+    async def start() -> int:
+        loop = asyncio.get_running_loop()
+        holder["server"] = await loop.create_server(
+            lambda: SMTP(handler, decode_data=False, loop=loop), "127.0.0.1", 0
+        )
+        return holder["server"].sockets[0].getsockname()[1]
+
+    async def stop() -> None:
+        holder["server"].close()
+        await holder["server"].wait_closed()
+
+    port, stop_fn = in_loop_thread(start, stop)
+    seconds = blast(port, corpus, clients)
+    stop_fn()
+    assert handler.count == len(corpus), handler.count
+    return len(corpus) / seconds
+
+
+def bench_gateway(corpus: list[bytes], clients: int, workdir: Path, url: str | None) -> float:
+    settings = Settings(
+        data_dir=workdir / "var",
+        database_url=url,
+        smtp_port=0,
+        support_addresses=["support@bench.example"],
+        secret_key="bench-key",
+    )
+    app = App(settings)
+    migrate.upgrade(app.db)
+    holder: dict = {}
+
+    async def start() -> int:
+        holder["gw"] = Gateway(app)
+        await holder["gw"].start(outbox=False)
+        return holder["gw"].smtp_port
+
+    async def stop() -> None:
+        await holder["gw"].stop()
+
+    port, stop_fn = in_loop_thread(start, stop)
+    seconds = blast(port, corpus, clients)
+    stop_fn()
+    from sqlalchemy import func, select
+
+    from postdesk.store.models import InboxItem
+
+    with app.db.sessions() as s:
+        stored = s.scalar(select(func.count()).select_from(InboxItem))
+    app.close()
+    assert stored == len(corpus), f"stored {stored} of {len(corpus)}"
+    return len(corpus) / seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=600)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--database-url", default=None, help="default: SQLite in a temp dir")
+    args = parser.parse_args()
+    corpus = generate(args.messages)
+    size = sum(len(m) for m in corpus) / len(corpus)
+    print(f"corpus: {len(corpus)} messages, mean {size / 1024:.1f} KiB, {args.clients} clients")
+    with tempfile.TemporaryDirectory() as tmp:
+        bare = bench_bare(corpus, args.clients, Path(tmp))
+        print(f"bare aiosmtpd + parse:        {bare:8.1f} msg/s")
+        full = bench_gateway(corpus, args.clients, Path(tmp), args.database_url)
+        store = "PostgreSQL" if args.database_url else "SQLite"
+        print(f"postdesk durable ingest ({store}): {full:8.1f} msg/s")
+    print(f"ratio: {full / bare:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""Receive and process one message now: what the SMTP listener and ``postdesk ingest`` share.
+
+The raw message is committed first (durable receive). Processing then runs at once, so the
+sender learns about trouble while it can still retry: if processing fails, the inbox row is
+marked failed with its error and the adapter answers "try again" (SMTP 451, ``ingest`` exit
+75). The redelivery is recognised by its content hash and retries that row. After
+``defer_attempts`` failures the message is accepted anyway and left failed in the inbox for
+an operator: a sender's MTA would otherwise bounce mail that we hold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from postdesk.contracts import TemporaryFailure
+from postdesk.gateway.pipeline import Pipeline, ProcessResult
+from postdesk.gateway.receive import ReceiveResult
+from postdesk.store.enums import InboxState
+from postdesk.store.models import InboxItem
+
+
+class ProcessingDeferred(TemporaryFailure):
+    """Stored, but processing failed; the sender should deliver again later."""
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    received: ReceiveResult
+    processed: ProcessResult | None  # None when there was nothing to do (a duplicate)
+
+
+def process_received(
+    pipeline: Pipeline, received: ReceiveResult, *, defer_attempts: int
+) -> Accepted:
+    """Process the row a receive produced (or the earlier row a redelivery points to)."""
+    if received.outcome == "duplicate":
+        return Accepted(received, None)
+    inbox_id = received.inbox_id if received.outcome == "new" else received.original_id
+    assert inbox_id is not None
+    with pipeline.db.sessions() as session:
+        row = session.get(InboxItem, inbox_id)
+        state = row.state if row is not None else None
+    if state not in (InboxState.RECEIVED, InboxState.FAILED):
+        return Accepted(received, None)  # already processed: a plain redelivery
+    result = pipeline.process(inbox_id)
+    if result.state == "failed" and _attempts(pipeline, inbox_id) < defer_attempts:
+        raise ProcessingDeferred(
+            f"message stored as inbox #{inbox_id} but processing failed; please try again later"
+        )
+    return Accepted(received, result)
+
+
+def _attempts(pipeline: Pipeline, inbox_id: int) -> int:
+    with pipeline.db.sessions() as session:
+        row = session.get(InboxItem, inbox_id)
+        return row.attempts if row is not None else 0

@@ -1,0 +1,169 @@
+"""The ``postdesk`` command: run the gateway, feed it mail, migrate, look at what it holds."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from postdesk.gateway.settings import Settings, load_settings
+
+EX_TEMPFAIL = 75  # sysexits.h: the MTA keeps the message and tries again later
+
+
+class Context:
+    """Settings and the app, built on first use so ``--help`` needs neither."""
+
+    def __init__(self, config: Path | None) -> None:
+        self.config = config
+        self._settings: Settings | None = None
+        self._app = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config)
+        return self._settings
+
+    @property
+    def app(self):  # type: ignore[no-untyped-def]
+        if self._app is None:
+            from postdesk.gateway.app import App
+
+            self._app = App(self.settings)
+        return self._app
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar="POSTDESK_CONFIG",
+    help="An env-style settings file (POSTDESK_* lines); the environment wins over it.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+@click.pass_context
+def main(ctx: click.Context, config: Path | None, verbose: bool) -> None:
+    """postdesk: an email-first ticketing gateway."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    ctx.obj = Context(config)
+
+
+@main.command()
+@pass_ctx
+def serve(c: Context) -> None:
+    """Run the gateway: SMTP listener, ingest pipeline and outbox worker."""
+    from postdesk.gateway.serve import serve as run
+
+    s = c.settings
+    click.echo(
+        f"postdesk: SMTP on {s.smtp_host}:{s.smtp_port} for {', '.join(s.support_addresses)}; "
+        f"outgoing mail to {'the relay' if s.relay_url else s.sink_dir}"
+    )
+    asyncio.run(run(c.app))
+
+
+@main.command()
+@click.option("--sender", "-f", default="", help="Envelope sender (the MTA's $sender).")
+@click.option("--recipient", "-r", multiple=True, help="Envelope recipient (repeatable).")
+@pass_ctx
+def ingest(c: Context, sender: str, recipient: tuple[str, ...]) -> None:
+    """Read one message on stdin (for an MTA pipe). Exit 0 when stored, 75 to have it retried."""
+    from postdesk.contracts import TemporaryFailure
+    from postdesk.inbound.message import Envelope
+
+    raw = sys.stdin.buffer.read()
+    if not raw.strip():
+        click.echo("postdesk ingest: empty message on stdin", err=True)
+        sys.exit(65)  # EX_DATAERR: retrying will not help
+    rcpts = tuple(r.lower() for r in recipient) or tuple(c.settings.support_addresses[:1])
+    envelope = Envelope(mail_from=sender, rcpt_to=rcpts, source="ingest")
+    try:
+        accepted = c.app.accept(raw, envelope)
+    except TemporaryFailure as exc:
+        click.echo(f"postdesk ingest: {exc}", err=True)
+        sys.exit(EX_TEMPFAIL)
+    except Exception as exc:
+        click.echo(f"postdesk ingest: could not store the message: {exc}", err=True)
+        sys.exit(EX_TEMPFAIL)
+    r = accepted.received
+    click.echo(
+        f"inbox #{r.inbox_id}: {r.outcome}"
+        + (
+            f", ticket #{accepted.processed.ticket_id}"
+            if accepted.processed and accepted.processed.ticket_id
+            else ""
+        )
+    )
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command()
+@pass_ctx
+def upgrade(c: Context) -> None:
+    """Apply migrations up to the newest schema (run once per deployment, not per process)."""
+    from postdesk.store import migrate
+    from postdesk.store.db import Database
+
+    c.settings.data_dir.mkdir(parents=True, exist_ok=True)
+    database = Database(c.settings.resolved_database_url)
+    try:
+        migrate.upgrade(database)
+        click.echo(f"database at revision {migrate.current(database)}")
+    finally:
+        database.dispose()
+
+
+@db.command()
+@pass_ctx
+def current(c: Context) -> None:
+    """Print the schema revision of the database."""
+    from postdesk.store import migrate
+    from postdesk.store.db import Database
+
+    database = Database(c.settings.resolved_database_url)
+    try:
+        click.echo(migrate.current(database) or "(empty database: run `postdesk db upgrade`)")
+    finally:
+        database.dispose()
+
+
+@main.command()
+@pass_ctx
+def settings(c: Context) -> None:
+    """Print the effective settings (secrets hidden)."""
+    for name, value in c.settings.model_dump().items():
+        shown = (
+            "**********"
+            if name.endswith("key") or name.endswith("keys") or (name == "relay_url" and value)
+            else value
+        )
+        click.echo(f"POSTDESK_{name.upper()}={shown}")
+
+
+def _register() -> None:
+    from postdesk.gateway.cli_views import inbox, outbox, sink, tickets
+
+    for group in (tickets, inbox, outbox, sink):
+        main.add_command(group)
+
+
+_register()
+
+if __name__ == "__main__":  # pragma: no cover
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()

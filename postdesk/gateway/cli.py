@@ -4,41 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import sys
 from pathlib import Path
 
 import click
 
-from postdesk.gateway.settings import Settings, load_settings
+from postdesk.gateway.cli_context import Context, pass_ctx
+from postdesk.gateway.cli_views import inbox, outbox, sink, tickets
 
 EX_TEMPFAIL = 75  # sysexits.h: the MTA keeps the message and tries again later
 
 
-class Context:
-    """Settings and the app, built on first use so ``--help`` needs neither."""
-
-    def __init__(self, config: Path | None) -> None:
-        self.config = config
-        self._settings: Settings | None = None
-        self._app = None
-
-    @property
-    def settings(self) -> Settings:
-        if self._settings is None:
-            self._settings = load_settings(self.config)
-        return self._settings
-
-    @property
-    def app(self):  # type: ignore[no-untyped-def]
-        if self._app is None:
-            from postdesk.gateway.app import App
-
-            self._app = App(self.settings)
-        return self._app
-
-
-pass_ctx = click.make_pass_decorator(Context)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -155,15 +131,5 @@ def settings(c: Context) -> None:
         click.echo(f"POSTDESK_{name.upper()}={shown}")
 
 
-def _register() -> None:
-    from postdesk.gateway.cli_views import inbox, outbox, sink, tickets
-
-    for group in (tickets, inbox, outbox, sink):
-        main.add_command(group)
-
-
-_register()
-
-if __name__ == "__main__":  # pragma: no cover
-    os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    main()
+for _group in (tickets, inbox, outbox, sink):
+    main.add_command(_group)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from sqlalchemy import select
 
-from postdesk.gateway.cli import Context, pass_ctx
+from postdesk.gateway.cli_context import Context, pass_ctx
 from postdesk.store.enums import InboxState, OutboxState
 from postdesk.store.models import AuditEntry, InboxItem, OutboxItem, Ticket
 from postdesk.store.tickets import thread_messages

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     smtp_port: int = 2525
     smtp_lmtp: bool = Field(False, description="speak LMTP instead of SMTP on the listener")
     smtp_max_message_bytes: int = Field(30 * 1024 * 1024, description="552 above this size")
-    smtp_trusted_networks: list[str] = Field(
+    smtp_trusted_networks: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="client networks whose mail counts as authenticated"
     )
     smtp_defer_failed_attempts: int = Field(
@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     )
     web_host: str = "127.0.0.1"
     web_port: int = 8080
-    support_addresses: list[str] = Field(default_factory=lambda: ["support@localhost"])
+    support_addresses: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["support@localhost"])
     support_name: str = Field("Support", description="display name on outgoing mail")
     relay_url: SecretStr | None = Field(
         None, description="smtp://user:pass@host:port or smtps://...; unset writes to a Maildir"

@@ -47,7 +47,8 @@ def open_or_attach(
 ) -> tuple[Ticket, list[Event]]:
     if decision.is_new:
         return _open_ticket(session, decision, msg, support_address, now)
-    ticket = session.get(Ticket, decision.ticket_id, with_for_update=True)
+    # Lock only the ticket row: PostgreSQL refuses FOR UPDATE on the outer-joined relations.
+    ticket = session.get(Ticket, decision.ticket_id, with_for_update={"of": Ticket})
     assert ticket is not None, "threading named a ticket that does not exist"
     events = [Event("message.received", ticket.id)]
     if decision.action == "reopen":

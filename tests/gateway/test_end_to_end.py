@@ -13,6 +13,7 @@ from postdesk.gateway.app import App
 from postdesk.gateway.serve import Gateway
 from postdesk.gateway.settings import Settings
 from postdesk.store.models import InboxItem, Message, OutboxItem, Ticket
+from tests.support import with_settings
 from tests.support.mail import client_mail, smtp_send
 from tests.support.relay import CapturingRelay
 
@@ -38,7 +39,7 @@ class Running:
 @pytest.fixture
 async def running(settings: Settings) -> AsyncIterator[Running]:
     relay = await CapturingRelay().start()
-    settings = settings.model_copy(update={"relay_url": f"smtp://127.0.0.1:{relay.port}"})
+    settings = with_settings(settings, relay_url=f"smtp://127.0.0.1:{relay.port}")
     app = App(settings)
     gateway = Gateway(app)
     await gateway.start()
@@ -171,7 +172,7 @@ async def test_unknown_recipient_is_refused_at_rcpt(running: Running) -> None:
 async def test_oversized_message_gets_552(settings: Settings) -> None:
     import smtplib
 
-    app = App(settings.model_copy(update={"smtp_max_message_bytes": 10_000}))
+    app = App(with_settings(settings, smtp_max_message_bytes=10_000))
     gateway = Gateway(app)
     await gateway.start(outbox=False)
     try:

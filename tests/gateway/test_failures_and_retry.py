@@ -18,6 +18,7 @@ from postdesk.gateway.settings import Settings
 from postdesk.rules.engine import RuleContext
 from postdesk.store.enums import InboxState
 from postdesk.store.models import InboxItem, Message, Ticket
+from tests.support import with_settings
 from tests.support.mail import client_mail, smtp_send
 
 CLIENT = "Ana Client <ana@client.example>"
@@ -45,7 +46,7 @@ def cli(settings: Settings, *args: str, stdin: bytes | None = None) -> subproces
         "POSTDESK_SECRET_KEY": settings.key_bytes().decode(),
     }
     return subprocess.run(
-        [sys.executable, "-m", "postdesk.gateway.cli", *args],
+        [sys.executable, "-m", "postdesk", *args],
         input=stdin,
         capture_output=True,
         env=env,
@@ -153,7 +154,7 @@ def test_ingest_pipe_stores_once_and_exit_codes(app: App, tmp_path: Path) -> Non
 
 
 def test_ingest_exits_75_when_the_database_is_unusable(app: App, tmp_path: Path) -> None:
-    broken = app.settings.model_copy(update={"database_url": f"sqlite:///{tmp_path}/nope/x.db"})
+    broken = with_settings(app.settings, database_url=f"sqlite:///{tmp_path}/nope/x.db")
     result = cli(broken, "ingest", stdin=client_mail(CLIENT, "support@example.com", "x", "y"))
     assert result.returncode == 75
     assert b"could not store" in result.stderr

@@ -7,14 +7,16 @@ Order of evidence, strongest first:
    stranger cannot attach mail to someone else's ticket by guessing a number;
 4. otherwise a new ticket.
 A match on a resolved ticket reopens it inside the reopen window; a closed ticket, or a
-resolved one past the window, gets a new ticket linked to the old one.
+resolved one past the window, gets a new ticket linked to the old one. Mail to a ticket's
+note or agent address comes from staff who chose that ticket: it always attaches, because an
+internal note must not reopen a ticket for the client nor open one with an agent as requester.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol
 
 from postdesk.threading.subject import find_tags
@@ -82,7 +84,8 @@ def decide(
             return _matched(ticket, "reply_address", f"sent to reply address {rcpt}", now,
                             reopen_window, token.purpose)
     # 2. In-Reply-To, then References newest first
-    for via, ids in (("in_reply_to", msg.in_reply_to), ("references", tuple(reversed(msg.references)))):
+    newest_first = tuple(reversed(msg.references))
+    for via, ids in (("in_reply_to", msg.in_reply_to), ("references", newest_first)):
         for mid in ids:
             ticket = lookup.by_message_id(mid)
             if ticket is not None:
@@ -113,11 +116,14 @@ def _matched(
     window: timedelta,
     purpose: Purpose = "reply",
 ) -> ThreadDecision:
+    if purpose != "reply":
+        return ThreadDecision("attach", ticket.id, via, f"{evidence}; {purpose} address (staff)",
+                              purpose=purpose)
     if ticket.status == "closed":
         return ThreadDecision("new_linked", None, via, f"{evidence}; ticket #{ticket.id} is closed",
                               linked_ticket_id=ticket.id, purpose=purpose)
     if ticket.status == "resolved":
-        if ticket.resolved_at is not None and now - ticket.resolved_at > window:
+        if ticket.resolved_at is not None and _utc(now) - _utc(ticket.resolved_at) > window:
             return ThreadDecision(
                 "new_linked", None, via,
                 f"{evidence}; ticket #{ticket.id} resolved more than {window.days} days ago",
@@ -125,3 +131,8 @@ def _matched(
         return ThreadDecision("reopen", ticket.id, via,
                               f"{evidence}; reopens resolved ticket #{ticket.id}", purpose=purpose)
     return ThreadDecision("attach", ticket.id, via, evidence, purpose=purpose)
+
+
+def _utc(moment: datetime) -> datetime:
+    # SQLite hands DateTime(timezone=True) columns back naive; the store writes them in UTC.
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment

@@ -17,7 +17,7 @@ def tag(ticket: int) -> str:
 
 
 def tagged_subject(subject: str, ticket: int) -> str:
-    """The subject with our tag once, after the reply prefix: ``Re: [#12] Printer``."""
+    """Our tag once, before the cleaned subject: ``[#12] Printer``; clients prefix their ``Re:``."""
     base = clean_subject(subject) or "(no subject)"
     return f"{tag(ticket)} {base}"
 

@@ -22,8 +22,14 @@ Purpose = Literal["reply", "note", "agent"]
 PURPOSES: tuple[Purpose, ...] = ("reply", "note", "agent")
 _SIG_LEN = 10  # 50 bits of base32
 
-_ADDR_RE = re.compile(r"^(?P<local>[^+@]+)\+(?P<ticket>\d{1,12})-(?P<sig>[a-z2-7]{10})(?:-(?P<purpose>note|agent))?@(?P<domain>[^@]+)$")
-_MSGID_RE = re.compile(r"^pd\.(?P<ticket>\d{1,12}|0)\.(?P<nonce>[a-z2-7]{8,26})\.(?P<sig>[a-z2-7]{10})@(?P<domain>[^@>]+)$")
+# The local part may itself hold a "+" (e.g. owner+help@gmail.com): the token is the last one.
+_ADDR_RE = re.compile(
+    r"^(?P<local>[^@]+)\+(?P<ticket>\d{1,12})-(?P<sig>[a-z2-7]{10})"
+    r"(?:-(?P<purpose>note|agent))?@(?P<domain>[^@]+)$"
+)
+_MSGID_RE = re.compile(
+    r"^pd\.(?P<ticket>\d{1,12})\.(?P<nonce>[a-z2-7]{8,26})\.(?P<sig>[a-z2-7]{10})@(?P<domain>[^@>]+)$"
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -149,8 +149,9 @@ def load_talon(root: Path) -> Iterator[Case]:
             body = _read(path)
             signature = spec["expected_signature"]
             before = body.strip()[: len(body.strip()) - len(signature)] if signature else body
-            yield Case(name, body, must_match=(re.escape(before.strip().splitlines()[0]),),
-                       has_quote=False)
+            yield Case(
+                name, body, must_match=(re.escape(before.strip().splitlines()[0]),), has_quote=False
+            )
 
 
 def _fragment_patterns(spec: dict[str, object]) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -175,8 +176,13 @@ def _fragment_patterns(spec: dict[str, object]) -> tuple[tuple[str, ...], tuple[
 
 
 def _expected_reply(spec: dict[str, object]) -> str | None:
-    for key in ("visible_reply", "parseReply", "visible_text", "visible_text_trimmed",
-                "first_fragment_trimmed"):
+    for key in (
+        "visible_reply",
+        "parseReply",
+        "visible_text",
+        "visible_text_trimmed",
+        "first_fragment_trimmed",
+    ):
         if isinstance(spec.get(key), str):
             return str(spec[key])
     hidden = spec.get("hidden")
@@ -188,8 +194,9 @@ def _expected_reply(spec: dict[str, object]) -> str | None:
     return None
 
 
-def _reply_parser_cases(root: Path, fixtures: dict[str, object], to_path: Callable[[str], Path]
-                        ) -> Iterator[Case]:
+def _reply_parser_cases(
+    root: Path, fixtures: dict[str, object], to_path: Callable[[str], Path]
+) -> Iterator[Case]:
     for name, spec in fixtures.items():
         path = to_path(name)
         if not path.is_file():
@@ -208,17 +215,29 @@ def _reply_parser_cases(root: Path, fixtures: dict[str, object], to_path: Callab
         count = spec.get("fragments", spec.get("fragment_count"))
         regexes = spec.get("fragment_regex") or {}
         has_quote = count != 1 and (expected is not None or len(regexes) > 1 or bool(must_not))  # type: ignore[arg-type]
-        yield Case(name, _read(path), expected=expected, must_match=must, must_not_match=must_not,
-                   has_quote=has_quote)
+        yield Case(
+            name,
+            _read(path),
+            expected=expected,
+            must_match=must,
+            must_not_match=must_not,
+            has_quote=has_quote,
+        )
 
 
 def _template_cases(name: str, body: str, template: dict[str, object]) -> Iterator[Case]:
-    for marker, key in (("[DATE]", "substitutions_for_[DATE]"), ("[FROM]", "substitutions_for_[FROM]")):
+    for marker, key in (
+        ("[DATE]", "substitutions_for_[DATE]"),
+        ("[FROM]", "substitutions_for_[FROM]"),
+    ):
         for i, sub in enumerate(template.get(key, []) or []):  # type: ignore[union-attr]
             expected = template.get("visible_reply")
-            yield Case(f"{name}#{i}", body.replace(marker, str(sub)),
-                       expected=str(expected) if expected else None,
-                       must_not_match=(re.escape(str(sub)),))
+            yield Case(
+                f"{name}#{i}",
+                body.replace(marker, str(sub)),
+                expected=str(expected) if expected else None,
+                must_not_match=(re.escape(str(sub)),),
+            )
 
 
 def load_email_reply_parser(root: Path) -> Iterator[Case]:
@@ -258,8 +277,9 @@ def load_cases(folder: str, corpus: Path = CORPUS) -> list[Case]:
     return list(LOADERS[folder](corpus / folder))
 
 
-def score_folder(folder: str, extract: Callable[[str, str | None], str],
-                 corpus: Path = CORPUS) -> Score:
+def score_folder(
+    folder: str, extract: Callable[[str, str | None], str], corpus: Path = CORPUS
+) -> Score:
     score = Score()
     for case in load_cases(folder, corpus):
         start = time.perf_counter()
@@ -284,8 +304,11 @@ def _timing_fixtures(extract: Callable[[str, str | None], str], corpus: Path) ->
     rows = []
     emails = corpus / "email_reply_parser" / "test" / "emails"
     samples = [("60K spaces", " " * 60_000), ("60K spaces after text", "Hi\n" + " " * 60_000)]
-    samples += [(p.name, _read(p)) for p in (emails / "pathological.txt",
-                                             emails / "email_long_quote.txt") if p.is_file()]
+    samples += [
+        (p.name, _read(p))
+        for p in (emails / "pathological.txt", emails / "email_long_quote.txt")
+        if p.is_file()
+    ]
     for label, text in samples:
         start = time.perf_counter()
         extract(text, None)
@@ -319,8 +342,10 @@ def main(argv: list[str]) -> int:
     print(f"{'folder':<30} {'exact':>14} {'lenient':>14} {'total s':>8} {'max ms':>7}")
     for folder in FOLDERS:
         s = score_folder(folder, extract_new_text)
-        print(f"{folder:<30} {s.pct(s.exact_ok, s.exact_total):>14} "
-              f"{s.pct(s.lenient_ok, s.lenient_total):>14} {s.seconds:8.3f} {1000 * s.slowest:7.1f}")
+        print(
+            f"{folder:<30} {s.pct(s.exact_ok, s.exact_total):>14} "
+            f"{s.pct(s.lenient_ok, s.lenient_total):>14} {s.seconds:8.3f} {1000 * s.slowest:7.1f}"
+        )
         if show:
             for name, tag, output in s.failures:
                 print(f"    FAIL {name} [{tag}]\n        -> {output[:300]!r}")

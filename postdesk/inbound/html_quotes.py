@@ -8,16 +8,31 @@ first such element in document order starts the history: it and everything after
 from __future__ import annotations
 
 import re
+import textwrap
 
 import lxml.html
 from inscriptis import get_text
 from lxml.etree import ParserError, _Element
 
 # class / id markers that open quoted history
-_CLASS_MARKERS = ("gmail_quote", "gmail_extra", "yahoo_quoted", "moz-cite-prefix",
-                  "protonmail_quote", "zmail_extra", "oe_quote")
-_ID_MARKERS = ("divrplyfwdmsg", "appendonsend", "olk_src_body_section", "mail-editor-reference-message-container",
-               "isforwardcontent", "isreplycontent", "stopspelling")
+_CLASS_MARKERS = (
+    "gmail_quote",
+    "gmail_extra",
+    "yahoo_quoted",
+    "moz-cite-prefix",
+    "protonmail_quote",
+    "zmail_extra",
+    "oe_quote",
+)
+_ID_MARKERS = (
+    "divrplyfwdmsg",
+    "appendonsend",
+    "olk_src_body_section",
+    "mail-editor-reference-message-container",
+    "isforwardcontent",
+    "isreplycontent",
+    "stopspelling",
+)
 _OUTLOOK_BORDER = re.compile(r"border-top:\s*solid\s+#(?:b5c4df|e1e1e1)", re.I)
 
 
@@ -82,5 +97,6 @@ def strip_html_quotes(html: str) -> tuple[str, bool]:
         marker = _trailing_blockquote(root)
     if marker is not None:
         _remove_from(marker)
-    text = get_text(lxml.html.tostring(root, encoding="unicode"))
+    # inscriptis indents table cells and nested divs; the sender did not type that indent
+    text = textwrap.dedent(get_text(lxml.html.tostring(root, encoding="unicode")))
     return text, marker is not None

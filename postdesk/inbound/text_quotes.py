@@ -63,7 +63,7 @@ _OTHER_LABEL = (
     r"skickat|till|ämne|sendt|til|emne|wysłano|do|temat|отправлено|дата|кому|тема|"
     r"надіслано|lähetetty|vastaanottaja|aihe|件名|送信日時|宛先|发送时间|收件人|主题|日期"
 )
-_HEADER_FIELD = rf"^[\s>*]*(?:{{labels}})\s*[*]?\s*[:：]"
+_HEADER_FIELD = r"^[\s>*]*(?:{labels})\s*[*]?\s*[:：]"
 _FROM_FIELD = re.compile(_HEADER_FIELD.format(labels=_FROM_LABEL), re.I)
 _ANY_FIELD = re.compile(_HEADER_FIELD.format(labels=f"{_FROM_LABEL}|{_OTHER_LABEL}"), re.I)
 
@@ -215,8 +215,8 @@ def _trailer_block(lines: list[str]) -> bool:
         is_trailer = _SENT_FROM.match(text) is not None
         if is_trailer and (words <= 6 or "http" in text or "<" in text):
             strict = True
-        elif not is_trailer and words > 6:
-            return False
-        elif is_trailer and "," in text and words > 6 and not strict:
+        elif (not is_trailer and words > 6) or (
+            is_trailer and "," in text and words > 6 and not strict
+        ):
             return False
     return strict

@@ -20,12 +20,12 @@ _WROTE = (
     r"написав|написала|пише|yazdı|írta|έγραψε|kirjutas|rašė|rakstīja|napisao|napisala|"
     r"geschreven|ha escrit|pisze|のメッセージ|写道|寫道|書きました|작성"
 )
-_WROTE_LINE = re.compile(rf"(?:(?:{_WROTE})\s*[:：]?|[\w.-]+@[\w.-]+>?\s*:)\s*$", re.I)
+_WROTE_LINE = re.compile(rf"(?:(?:{_WROTE})(?:\(a\))?\s*[:：]?|[\w.-]+@[\w.-]+>?\s*:)\s*$", re.I)
 # Zoho: "---- On Wed, 24 Feb 2021 14:02:50 +0530 a@b.c wrote ----"
 _DASHED_HEADER = re.compile(rf"^\s*-{{2,}}.*(?:{_WROTE})\s*-{{2,}}\s*$", re.I)
 # Words that open such a header when it is wrapped over two or three lines.
 _HEADER_LEAD = re.compile(
-    r"^(?:on|am|le|el|op|il|em|den|på|d\.|dnia|w dniu|dne|в|у|el día|den|la|"
+    r"^(?:on|at|am|le|el|op|il|em|den|på|d\.|dnia|w dniu|dne|в|у|el día|den|la|"
     r"\d{1,4}[./\-年]|\w+, \d)\b",
     re.I,
 )
@@ -94,9 +94,16 @@ def _blank(line: str) -> bool:
     return not line.strip()
 
 
+# Gmail in German/French puts the date after the verb: "Max <m@x.de> schrieb am Fr., 28. Apr.
+# 2017 um 11:53 Uhr:", often wrapped, so the line does not end with the verb.
+_VERB_THEN_DATE = re.compile(r"@[^>]+>\s*(?:schrieb am|a écrit le|escribió el|wrote on)\s", re.I)
+
+
 def _wrote_header_start(lines: list[str], i: int) -> int | None:
     """Index where an "On ... wrote:" header ending on line i starts, if it is one."""
     line = lines[i].lstrip("> ").strip()
+    if _VERB_THEN_DATE.search(line) and _DIGIT.search(" ".join(lines[i : i + 2])):
+        return i
     if not _WROTE_LINE.search(line) or len(line) > 300:
         return None
     start = None

@@ -201,7 +201,7 @@ FLOORS = {
     "email_reply_parser": (77, 87),
     "crisp-email-reply-parser": (82, 92),
     "willdurand-EmailReplyParser": (90, 92),
-    "email_reply_trimmer": (76, 87),
+    "email_reply_trimmer": (82, 87),
 }
 
 

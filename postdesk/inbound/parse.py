@@ -81,7 +81,7 @@ def parse_message(
         subject=header_text(_get(msg, "Subject") or ""),
         date=parse_date(_get(msg, "Date")),
         text=text,
-        text_new=extract_new_text(text, html),
+        text_new=extract_new_text(text, html_src),  # quote markers live in class/id attributes
         html=html,
         attachments=_mark_inline(sink.refs, html_src),
         headers=headers,

@@ -32,6 +32,8 @@ def main(ctx: click.Context, config: Path | None, verbose: bool) -> None:
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # aiosmtpd logs every SMTP command at INFO; keep that for --verbose.
+    logging.getLogger("mail.log").setLevel(logging.DEBUG if verbose else logging.WARNING)
     ctx.obj = Context(config)
 
 

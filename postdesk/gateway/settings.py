@@ -42,7 +42,9 @@ class Settings(BaseSettings):
     )
     web_host: str = "127.0.0.1"
     web_port: int = 8080
-    support_addresses: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["support@localhost"])
+    support_addresses: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["support@localhost"]
+    )
     support_name: str = Field("Support", description="display name on outgoing mail")
     relay_url: SecretStr | None = Field(
         None, description="smtp://user:pass@host:port or smtps://...; unset writes to a Maildir"

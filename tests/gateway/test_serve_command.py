@@ -1,4 +1,4 @@
-"""The README's first steps, run for real: `postdesk db upgrade`, `postdesk serve`, swaks, the CLI."""
+"""The README's first steps for real: db upgrade, serve, swaks, then the CLI."""
 
 from __future__ import annotations
 

@@ -79,7 +79,7 @@ def sisimai(root: Path, blobs: BlobStore) -> list[Score]:
     vacation = Score("sisimai rfc3834 auto-replies (kind=auto_reply)")
     arf = Score("sisimai ARF feedback reports (kind=bounce)")
     for name, exp in fixtures.items():
-        msg, cls = run(folder / name, blobs)
+        _, cls = run(folder / name, blobs)
         results = exp["results"]
         reasons = {r["reason"] for r in results}
         if reasons == {"vacation"}:
@@ -125,7 +125,7 @@ def flufl(root: Path, blobs: BlobStore) -> list[Score]:
         for det in exp["detectors"]:
             for a in det["addresses"]:
                 want[a.lower()] = det["kind"] == "permanent"
-        msg, cls = run(folder / name, blobs)
+        _, cls = run(folder / name, blobs)
         detect.add(cls.kind == "bounce", f"{name} -> {cls.kind}")
         got = {r.address: r.permanent for r in cls.bounce.recipients} if cls.bounce else {}
         addrs.add(set(got) == set(want), f"{name}: {sorted(got)} vs {sorted(want)}")

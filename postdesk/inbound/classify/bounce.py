@@ -35,6 +35,12 @@ _BODY = re.compile(
 )
 
 
+_OUR_SIDE_HEADERS = (
+    "Errors-To", "Sender", "Return-Path", "List-Post", "List-Id", "X-BeenThere",
+)
+_ADDR = re.compile(r"[\w.+\-=']+@[\w\-]+(?:\.[\w\-]+)+")
+
+
 def _report_type(facts: Facts) -> str:
     ctype = facts.header("Content-Type").lower()
     if not ctype.startswith("multipart/report"):
@@ -49,6 +55,11 @@ def _excluded(facts: Facts) -> set[str]:
     if msg.from_addr is not None:
         own.append(msg.from_addr.email)
     own.append(facts.envelope_from.strip().strip("<>").lower())
+    # The bounce's own return addresses and the list it came through are not failures
+    # (Delivered-To is left out: in the corpus it often names the failed address).
+    for name in _OUR_SIDE_HEADERS:
+        for value in facts.msg.header_all(name):
+            own.extend(a.lower() for a in _ADDR.findall(value))
     return {a for a in own if a}
 
 

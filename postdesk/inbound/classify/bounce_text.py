@@ -41,6 +41,7 @@ _NOT_RECIPIENTS = re.compile(
 )
 _MESSAGE_ID_LINE = re.compile(r"^\s*(?:message-id|in-reply-to):\s*(<[^>\s]+>|\S+@\S+)", re.I | re.M)
 _MESSAGE_TYPES = {"message/rfc822", "message/global"}
+_LEAD = re.compile(r"^(?:['`]+|smtp=|rfc822;)", re.I)
 
 
 def notice_text(mime: Message) -> str:
@@ -86,7 +87,7 @@ def text_recipients(
     section = failure_section(text)
     hits: list[tuple[int, str]] = []
     for m in _ADDRESS.finditer(section):
-        addr = m.group(0).strip(".").lower()
+        addr = _LEAD.sub("", m.group(0).strip(".")).lower()
         if addr in excluded or _NOT_RECIPIENTS.match(addr):
             continue
         hits.append((m.start(), addr))

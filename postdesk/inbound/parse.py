@@ -196,17 +196,18 @@ def _disposition(part: Message) -> str | None:
         return None
 
 
-def _get(msg: Message, name: str) -> str | None:
-    try:
-        value = msg.get(name)
-    except Exception:
-        return None
-    return None if value is None else str(value)
+def _get(msg: Message | None, name: str) -> str | None:
+    values = _get_all(msg, name)
+    return values[0] if values else None
 
 
-def _get_all(msg: Message, name: str) -> list[str]:
+def _get_all(msg: Message | None, name: str) -> list[str]:
+    """Raw values (8-bit bytes as surrogates): compat32's ``get`` would turn those into U+FFFD."""
+    if msg is None:
+        return []
+    lname = name.lower()
     try:
-        return [str(v) for v in msg.get_all(name) or []]
+        return [str(v) for k, v in msg.raw_items() if k.lower() == lname]
     except Exception:
         return []
 

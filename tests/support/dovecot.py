@@ -1,11 +1,13 @@
 """A throwaway Dovecot IMAP server on 127.0.0.1 for tests (recipe in PITFALLS.md).
 
-Each server lives in its own temp dir with its own config, port and passwd-file; it is
-started with ``dovecot -c CONF`` and stopped with ``doveadm -c CONF stop``.
+Each server lives in its own temp dir with its own config and port; it is started with
+``dovecot -c CONF`` and stopped with ``doveadm -c CONF stop``. Any account name logs in
+with the one password (a static passdb), so every test can take a fresh, empty account.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -65,8 +67,8 @@ class Dovecot:
             raise RuntimeError(f"doveadm {' '.join(args)}: {done.stderr.strip()}")
         return done.stdout
 
-    def kick(self) -> None:
-        self.doveadm("kick", self.user)
+    def kick(self, user: str | None = None) -> None:
+        self.doveadm("kick", user or self.user)
 
     def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -76,8 +78,7 @@ class Dovecot:
             (self.root / "mail").chmod(0o777)
         (self.root / "run").mkdir(exist_ok=True)
         (self.root / "state").mkdir(exist_ok=True)
-        (self.root / "passwd").write_text(f"{self.user}:{{PLAIN}}{self.password}\n")
-        self.conf.write_text(_config(self.root, self.port))
+        self.conf.write_text(_config(self.root, self.port, self.password))
         # The daemon forks and its children keep inherited pipes open: never capture them.
         subprocess.run([self.binary, "-c", str(self.conf)], check=True, timeout=20,
                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -93,17 +94,15 @@ class Dovecot:
         raise RuntimeError(f"dovecot did not listen on {self.port}: {self.log()}")
 
     def stop(self) -> None:
-        try:
+        with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
             self.doveadm("stop")
-        except (RuntimeError, subprocess.TimeoutExpired):
-            pass
 
     def log(self) -> str:
         path = self.root / "dovecot.log"
         return path.read_text(errors="replace")[-4000:] if path.exists() else ""
 
 
-def _config(root: Path, port: int) -> str:
+def _config(root: Path, port: int, password: str) -> str:
     return f"""
 base_dir = {root}/run
 state_dir = {root}/state
@@ -116,8 +115,9 @@ disable_plaintext_auth = no
 auth_mechanisms = plain login
 {_users()}
 passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN {root}/passwd
+  # Any user name logs in with the one password: each test takes a fresh, empty account.
+  driver = static
+  args = password={password}
 }}
 userdb {{
   driver = static

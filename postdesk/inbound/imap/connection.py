@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import imaplib
 import ssl
 import subprocess
@@ -19,7 +20,7 @@ TokenProvider = Callable[[MailboxConfig], str]
 NETWORK_ERRORS: tuple[type[BaseException], ...] = (
     OSError,  # includes socket.timeout, ssl.SSLError, ConnectionError
     imaplib.IMAP4.abort,
-    IMAPClientError,
+    IMAPClientError,  # = imaplib.IMAP4.error: a NO/BAD answer, also at login
     EOFError,
 )
 
@@ -65,8 +66,6 @@ def close_quietly(client: IMAPClient | None) -> None:
         return
     try:
         client.logout()
-    except (*NETWORK_ERRORS, imaplib.IMAP4.error):
-        try:
+    except NETWORK_ERRORS:
+        with contextlib.suppress(*NETWORK_ERRORS):
             client.shutdown()
-        except (*NETWORK_ERRORS, imaplib.IMAP4.error):
-            pass

@@ -71,6 +71,7 @@ class MailboxWorker:
         self.envelope = Envelope(mail_from="", source=cfg.source,
                                  rcpt_to=(cfg.support_address,) if cfg.support_address else ())
         self.counts = SyncCounts()  # since the worker was built
+        self._keywords = True  # the server keeps custom keywords (set on every SELECT)
         self.connects = 0
 
     # -- the long-running loop -------------------------------------------------------------
@@ -143,6 +144,9 @@ class MailboxWorker:
         counts = SyncCounts()
         info = client.select_folder(self.cfg.folder)
         validity = int(info[b"UIDVALIDITY"])
+        permanent = info.get(b"PERMANENTFLAGS", ())
+        # Without custom keywords (no \* in PERMANENTFLAGS) only \Seen and the cursor remain.
+        self._keywords = b"\\*" in permanent or self.cfg.flag.encode() in permanent
         stored_validity, stored_last = self.state.load()
         cursor = cursor_start(stored_validity, stored_last, validity)
         if cursor.resync:
@@ -166,7 +170,7 @@ class MailboxWorker:
 
     def _search(self, client: IMAPClient, last: int) -> list[int]:
         criteria: list[str] = ["UID", f"{last + 1}:*"]
-        if self.cfg.after_ingest == "keep_flag":
+        if self.cfg.after_ingest == "keep_flag" and self._keywords:
             # Messages we flagged were committed before: skipping them makes a resync cheap.
             criteria += ["NOT", "KEYWORD", self.cfg.flag]
         return new_uids(client.search(criteria), last)
@@ -208,11 +212,11 @@ class MailboxWorker:
                 if raw is None:
                     continue  # expunged by someone else meanwhile
                 result = receive(self.db, self.blobs, bytes(raw), self.envelope)
+                done.append(uid)  # committed: acknowledged even if the callback below fails
                 counts.add(result.outcome)
                 self.counts.add(result.outcome)
                 if self.on_received is not None:
                     self.on_received(uid, result)
-                done.append(uid)
         except BaseException:
             acknowledge(done)  # the failed message and those after it stay untouched
             raise
@@ -245,7 +249,8 @@ class MailboxWorker:
         """What the mailbox is configured to do with committed messages."""
         mode = self.cfg.after_ingest
         if mode == "keep_flag":
-            flags = [self.cfg.flag] + (["\\Seen"] if self.cfg.mark_seen else [])
+            flags = [self.cfg.flag] if self._keywords else []
+            flags += ["\\Seen"] if self.cfg.mark_seen or not flags else []
             client.add_flags(uids, flags, silent=True)
             return
         if mode == "move" and client.has_capability("MOVE"):

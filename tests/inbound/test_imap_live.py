@@ -56,6 +56,22 @@ def test_idle_picks_up_new_mail_and_survives_a_kick(dovecot: Dovecot, imap_user:
     assert MailboxStateStore(imap_store.db, imap_user).load()[1] == 2
 
 
+def test_mail_arriving_between_sync_and_idle_is_not_left_waiting(
+        dovecot: Dovecot, imap_user: str, imap_store: Store) -> None:
+    cfg = mailbox(dovecot, imap_user, idle_renew_seconds=8)
+    worker = MailboxWorker(cfg, imap_store.db, imap_store.blobs)
+    client = connect(cfg)
+    try:
+        worker.sync(client)
+        append(dovecot, imap_user, [message(1)])  # after the SEARCH, before IDLE
+        started = time.monotonic()
+        worker.wait_for_mail(client, threading.Event())
+        assert time.monotonic() - started < 2
+        assert worker.sync(client).new == 1
+    finally:
+        client.logout()
+
+
 def test_kick_mid_sync_reconnects_without_loss_or_duplicate(dovecot: Dovecot, imap_user: str,
                                                             imap_store: Store) -> None:
     append(dovecot, imap_user, [message(i) for i in range(200)])

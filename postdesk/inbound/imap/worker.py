@@ -115,10 +115,16 @@ class MailboxWorker:
         return client
 
     def wait_for_mail(self, client: IMAPClient, stop: threading.Event) -> None:
-        if self.cfg.idle and client.has_capability("IDLE"):
-            self._idle(client, stop)
-        else:
+        if not (self.cfg.idle and client.has_capability("IDLE")):
             stop.wait(self.cfg.poll_interval)
+            return
+        # Mail that arrived after the last SEARCH may not be announced in IDLE at all (Dovecot
+        # sent it only on DONE, 30 s later): a NOOP reports it now, so look before idling.
+        _text, responses = client.noop()
+        if is_bye(responses):
+            raise ConnectionLost("server said BYE")
+        if not has_new_mail(responses):
+            self._idle(client, stop)
 
     def _idle(self, client: IMAPClient, stop: threading.Event) -> None:
         """Return on new mail, on stop, or to renew IDLE; raise ConnectionLost on BYE."""
@@ -155,6 +161,7 @@ class MailboxWorker:
         if stored_validity != validity:
             self.state.advance(validity, 0)
         last = cursor.last_uid
+        pending: list[int] = []
         while stop is None or not stop.is_set():
             pending = self._search(client, last)
             self.state.backlog(len(pending))
@@ -165,7 +172,8 @@ class MailboxWorker:
                                        counts)
             if progress is not None:
                 progress(len(window), len(pending))
-        self.state.synced(backlog=0 if stop is None or not stop.is_set() else len(pending))
+            pending = pending[len(window):]
+        self.state.synced(backlog=len(pending))  # 0 unless stopped early
         return counts
 
     def _search(self, client: IMAPClient, last: int) -> list[int]:

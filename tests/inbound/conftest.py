@@ -1,3 +1,5 @@
+"""Fixtures shared by the inbound tests: blob stores, the shared corpus, a real Dovecot."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,6 +8,7 @@ import pytest
 
 from postdesk.store.blobs import FileBlobStore
 from tests.inbound.corpus_eval import corpus_root
+from tests.support.imap import dovecot, imap_store, imap_user  # noqa: F401 - fixtures
 
 
 @pytest.fixture

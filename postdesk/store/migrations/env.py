@@ -2,6 +2,7 @@
 
 from alembic import context
 
+import postdesk.store.mailbox_models  # noqa: F401 - registers its table on Base.metadata
 from postdesk.store.models import Base
 
 connection = context.config.attributes["connection"]

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from postdesk.gateway.cli_context import Context, pass_ctx
+from postdesk.gateway.cli_mailbox import mailbox
 from postdesk.gateway.cli_views import inbox, outbox, sink, tickets
 
 EX_TEMPFAIL = 75  # sysexits.h: the MTA keeps the message and tries again later
@@ -133,5 +134,5 @@ def settings(c: Context) -> None:
         click.echo(f"POSTDESK_{name.upper()}={shown}")
 
 
-for _group in (tickets, inbox, outbox, sink):
+for _group in (tickets, inbox, outbox, sink, mailbox):
     main.add_command(_group)

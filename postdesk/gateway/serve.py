@@ -6,10 +6,12 @@ import asyncio
 import logging
 import signal
 from dataclasses import dataclass, field
+from typing import Any
 
 from postdesk.gateway.app import App
 from postdesk.gateway.ingest_service import IngestService
 from postdesk.gateway.pipeline import ProcessResult
+from postdesk.gateway.receive import ReceiveResult
 from postdesk.inbound.message import Envelope
 from postdesk.inbound.smtp import GatewayHandler, start_server
 from postdesk.outbound.worker import OutboxWorker
@@ -26,11 +28,12 @@ class Gateway:
     outbox_wake: asyncio.Event = field(default_factory=asyncio.Event)
     smtp_port: int = 0
     ingest: IngestService | None = None
+    imap: Any = None  # MailboxSupervisor, when mailboxes are configured
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _server: asyncio.base_events.Server | None = None
 
     async def start(
-        self, *, smtp: bool = True, outbox: bool = True, reuse_port: bool = False
+        self, *, smtp: bool = True, outbox: bool = True, imap: bool = True, reuse_port: bool = False
     ) -> None:
         s = self.app.settings
         self.ingest = IngestService(self.app.pipeline, on_processed=self._processed)
@@ -46,6 +49,8 @@ class Gateway:
             self._tasks.append(
                 asyncio.create_task(worker.run_forever(self.stop_event, self.outbox_wake))
             )
+        if imap and s.mailboxes_file is not None:
+            self._start_imap()
         if smtp:
             handler = GatewayHandler(
                 self._receive,
@@ -63,6 +68,23 @@ class Gateway:
             self.smtp_port = self._server.sockets[0].getsockname()[1]
             log.info("SMTP listening on %s:%s", s.smtp_host, self.smtp_port)
 
+    def _start_imap(self) -> None:
+        """One thread per mailbox; committed rows are handed to the ingest service."""
+        from postdesk.inbound.imap.config import load_mailboxes
+        from postdesk.inbound.imap.supervisor import MailboxSupervisor
+
+        assert self.app.settings.mailboxes_file is not None and self.ingest is not None
+        loop = asyncio.get_running_loop()
+        ingest = self.ingest
+
+        def on_received(_uid: int, result: ReceiveResult) -> None:
+            if result.outcome == "new":
+                loop.call_soon_threadsafe(ingest.submit, result.inbox_id)
+
+        self.imap = MailboxSupervisor(load_mailboxes(self.app.settings.mailboxes_file),
+                                      self.app.db, self.app.blobs, on_received=on_received)
+        self.imap.start()
+
     async def _receive(self, raw: bytes, envelope: Envelope) -> None:
         accepted = await self.app.accept_async(raw, envelope)
         if accepted.processed is not None:
@@ -74,6 +96,8 @@ class Gateway:
 
     async def stop(self) -> None:
         self.stop_event.set()
+        if self.imap is not None:
+            await asyncio.to_thread(self.imap.stop, 5.0)
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
         description="answer 451 while processing a stored message fails, this many times; "
         "after that accept it and leave it failed in the inbox for an operator",
     )
+    mailboxes_file: Path | None = Field(
+        None, description="YAML list of IMAP mailboxes to poll (see README: IMAP mailboxes)"
+    )
     web_host: str = "127.0.0.1"
     web_port: int = 8080
     support_addresses: Annotated[list[str], NoDecode] = Field(

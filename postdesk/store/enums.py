@@ -31,6 +31,7 @@ class InboxState(StrEnum):
     PROCESSED = "processed"
     FAILED = "failed"
     DUPLICATE = "duplicate"
+    QUARANTINED = "quarantined"  # kept with its reason, not retried (e.g. over the size limit)
 
 
 class OutboxState(StrEnum):

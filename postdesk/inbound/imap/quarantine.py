@@ -16,9 +16,10 @@ from sqlalchemy.exc import IntegrityError
 from postdesk.gateway.receive import quick_headers
 from postdesk.inbound.message import Envelope
 from postdesk.store.db import Database
+from postdesk.store.enums import InboxState
 from postdesk.store.models import InboxArrival, InboxItem
 
-QUARANTINED = "quarantined"  # an InboxItem.state outside the pipeline's retryable states
+QUARANTINED = InboxState.QUARANTINED  # outside the pipeline's retryable states
 
 
 @dataclass(frozen=True, slots=True)

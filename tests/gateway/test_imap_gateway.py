@@ -1,0 +1,50 @@
+"""`postdesk serve` with an IMAP mailbox: mail in the mailbox becomes a ticket and an ack."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import select
+
+from postdesk.gateway.app import App
+from postdesk.gateway.serve import Gateway
+from postdesk.gateway.settings import Settings
+from postdesk.store.models import InboxItem, Ticket
+from tests.support import with_settings
+from tests.support.dovecot import Dovecot
+from tests.support.imap import append, dovecot, imap_user, message, server_flags  # noqa: F401 - fixtures
+from tests.support.relay import CapturingRelay
+
+pytestmark = pytest.mark.dovecot
+
+
+async def test_mail_in_an_imap_mailbox_opens_a_ticket(
+    settings: Settings, dovecot: Dovecot, imap_user: str, tmp_path: Path  # noqa: F811
+) -> None:
+    mailboxes = tmp_path / "mailboxes.yaml"
+    mailboxes.write_text(yaml.safe_dump([{
+        "name": "help", "host": dovecot.host, "port": dovecot.port, "security": "none",
+        "username": imap_user, "password": dovecot.password,
+        "support_address": "support@example.com", "connect_timeout": 5, "read_timeout": 10,
+    }]))
+    relay = await CapturingRelay().start()
+    app = App(with_settings(settings, mailboxes_file=mailboxes,
+                            relay_url=f"smtp://127.0.0.1:{relay.port}"))
+    gateway = Gateway(app)
+    await gateway.start(smtp=False)
+    try:
+        append(dovecot, imap_user, [message(1, body="The printer is on fire.")])
+        [ack] = await relay.wait_for(1, timeout=15)
+    finally:
+        await gateway.stop()
+        await relay.stop()
+    assert ack.rcpt_tos == ["client1@example.org"]
+    with app.db.sessions() as s:
+        ticket = s.scalars(select(Ticket)).one()
+        row = s.scalars(select(InboxItem)).one()
+    assert row.source == "imap:help" and row.ticket_id == ticket.id
+    assert f"[#{ticket.id}]" in ack.message["Subject"]
+    assert all(b"$Postdesk" in flags for flags in server_flags(dovecot, imap_user).values())
+    app.close()

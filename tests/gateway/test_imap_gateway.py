@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -21,17 +22,35 @@ pytestmark = pytest.mark.dovecot
 
 
 async def test_mail_in_an_imap_mailbox_opens_a_ticket(
-    settings: Settings, dovecot: Dovecot, imap_user: str, tmp_path: Path  # noqa: F811
+    settings: Settings,
+    dovecot: Dovecot,
+    imap_user: str,
+    tmp_path: Path,  # noqa: F811
 ) -> None:
     mailboxes = tmp_path / "mailboxes.yaml"
-    mailboxes.write_text(yaml.safe_dump([{
-        "name": "help", "host": dovecot.host, "port": dovecot.port, "security": "none",
-        "username": imap_user, "password": dovecot.password,
-        "support_address": "support@example.com", "connect_timeout": 5, "read_timeout": 10,
-    }]))
+    mailboxes.write_text(
+        yaml.safe_dump(
+            [
+                {
+                    "name": "help",
+                    "host": dovecot.host,
+                    "port": dovecot.port,
+                    "security": "none",
+                    "username": imap_user,
+                    "password": dovecot.password,
+                    "support_address": "support@example.com",
+                    "connect_timeout": 5,
+                    "read_timeout": 10,
+                }
+            ]
+        )
+    )
     relay = await CapturingRelay().start()
-    app = App(with_settings(settings, mailboxes_file=mailboxes,
-                            relay_url=f"smtp://127.0.0.1:{relay.port}"))
+    app = App(
+        with_settings(
+            settings, mailboxes_file=mailboxes, relay_url=f"smtp://127.0.0.1:{relay.port}"
+        )
+    )
     gateway = Gateway(app)
     await gateway.start(smtp=False)
     try:
@@ -47,4 +66,57 @@ async def test_mail_in_an_imap_mailbox_opens_a_ticket(
     assert row.source == "imap:help" and row.ticket_id == ticket.id
     assert f"[#{ticket.id}]" in ack.message["Subject"]
     assert all(b"$Postdesk" in flags for flags in server_flags(dovecot, imap_user).values())
+    app.close()
+
+
+async def test_two_hundred_messages_become_two_hundred_tickets(
+    settings: Settings,
+    dovecot: Dovecot,
+    imap_user: str,
+    tmp_path: Path,  # noqa: F811
+) -> None:
+    from sqlalchemy import func
+
+    from postdesk.store.models import Message
+
+    mailboxes = tmp_path / "mailboxes.yaml"
+    mailboxes.write_text(
+        yaml.safe_dump(
+            [
+                {
+                    "name": "help",
+                    "host": dovecot.host,
+                    "port": dovecot.port,
+                    "security": "none",
+                    "username": imap_user,
+                    "password": dovecot.password,
+                    "support_address": "support@example.com",
+                    "connect_timeout": 5,
+                    "read_timeout": 10,
+                }
+            ]
+        )
+    )
+    append(dovecot, imap_user, [message(i) for i in range(200)])
+    app = App(with_settings(settings, mailboxes_file=mailboxes))
+    gateway = Gateway(app)
+    await gateway.start(smtp=False, outbox=False)
+
+    def counts() -> tuple[int, int]:
+        with app.db.sessions() as s:
+            return (
+                s.scalar(select(func.count()).select_from(Ticket)) or 0,
+                s.scalar(select(func.count()).select_from(Message).where(Message.direction == "in"))
+                or 0,
+            )
+
+    try:
+        for _ in range(300):
+            if counts() == (200, 200):
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await gateway.stop()
+    assert counts() == (200, 200)
+    assert len(server_flags(dovecot, imap_user)) == 200
     app.close()

@@ -19,15 +19,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.corpus import generate  # noqa: E402
-from postdesk.gateway.app import App  # noqa: E402
-from postdesk.gateway.settings import Settings  # noqa: E402
-from postdesk.inbound.imap.config import MailboxConfig  # noqa: E402
-from postdesk.inbound.imap.connection import connect  # noqa: E402
-from postdesk.inbound.imap.worker import MailboxWorker  # noqa: E402
-from postdesk.store import migrate  # noqa: E402
-from tests.support.dovecot import Dovecot, free_port  # noqa: E402
-from tests.support.imap import append  # noqa: E402
+from benchmarks.corpus import generate
+from postdesk.gateway.app import App
+from postdesk.gateway.settings import Settings
+from postdesk.inbound.imap.config import MailboxConfig
+from postdesk.inbound.imap.connection import connect
+from postdesk.inbound.imap.worker import MailboxWorker
+from postdesk.store import migrate
+from tests.support.dovecot import Dovecot, free_port
+from tests.support.imap import append
 
 
 def main() -> None:

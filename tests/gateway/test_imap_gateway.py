@@ -25,7 +25,7 @@ async def test_mail_in_an_imap_mailbox_opens_a_ticket(
     settings: Settings,
     dovecot: Dovecot,
     imap_user: str,
-    tmp_path: Path,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     mailboxes = tmp_path / "mailboxes.yaml"
     mailboxes.write_text(
@@ -73,7 +73,7 @@ async def test_two_hundred_messages_become_two_hundred_tickets(
     settings: Settings,
     dovecot: Dovecot,
     imap_user: str,
-    tmp_path: Path,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     from sqlalchemy import func
 

@@ -15,7 +15,7 @@ from postdesk.gateway.settings import Settings
 from postdesk.store.models import InboxItem, Ticket
 from tests.support import with_settings
 from tests.support.dovecot import Dovecot
-from tests.support.imap import append, dovecot, imap_user, message, server_flags  # noqa: F401 - fixtures
+from tests.support.imap import append, message, server_flags
 from tests.support.relay import CapturingRelay
 
 pytestmark = pytest.mark.dovecot

@@ -21,30 +21,23 @@ from tests.support.relay import CapturingRelay
 pytestmark = pytest.mark.dovecot
 
 
+def mailboxes_file(tmp_path: Path, dovecot: Dovecot, user: str) -> Path:
+    """A POSTDESK_MAILBOXES_FILE with one mailbox on the test's Dovecot account."""
+    path = tmp_path / "mailboxes.yaml"
+    box = {"name": "help", "host": dovecot.host, "port": dovecot.port, "security": "none",
+           "username": user, "password": dovecot.password,
+           "support_address": "support@example.com", "connect_timeout": 5, "read_timeout": 10}
+    path.write_text(yaml.safe_dump([box]))
+    return path
+
+
 async def test_mail_in_an_imap_mailbox_opens_a_ticket(
     settings: Settings,
     dovecot: Dovecot,
     imap_user: str,
     tmp_path: Path,
 ) -> None:
-    mailboxes = tmp_path / "mailboxes.yaml"
-    mailboxes.write_text(
-        yaml.safe_dump(
-            [
-                {
-                    "name": "help",
-                    "host": dovecot.host,
-                    "port": dovecot.port,
-                    "security": "none",
-                    "username": imap_user,
-                    "password": dovecot.password,
-                    "support_address": "support@example.com",
-                    "connect_timeout": 5,
-                    "read_timeout": 10,
-                }
-            ]
-        )
-    )
+    mailboxes = mailboxes_file(tmp_path, dovecot, imap_user)
     relay = await CapturingRelay().start()
     app = App(
         with_settings(
@@ -79,24 +72,7 @@ async def test_two_hundred_messages_become_two_hundred_tickets(
 
     from postdesk.store.models import Message
 
-    mailboxes = tmp_path / "mailboxes.yaml"
-    mailboxes.write_text(
-        yaml.safe_dump(
-            [
-                {
-                    "name": "help",
-                    "host": dovecot.host,
-                    "port": dovecot.port,
-                    "security": "none",
-                    "username": imap_user,
-                    "password": dovecot.password,
-                    "support_address": "support@example.com",
-                    "connect_timeout": 5,
-                    "read_timeout": 10,
-                }
-            ]
-        )
-    )
+    mailboxes = mailboxes_file(tmp_path, dovecot, imap_user)
     append(dovecot, imap_user, [message(i) for i in range(200)])
     app = App(with_settings(settings, mailboxes_file=mailboxes))
     gateway = Gateway(app)

@@ -28,7 +28,7 @@ def enqueue(
     envelope; the headers still name them, as for a Bcc. With no recipient left the row is
     kept in state ``suppressed`` with the reasons, so the decision stays visible.
     """
-    blocked = suppressed(session, mail.recipients, now) | dict(withheld or {})
+    blocked = dict(withheld or {}) | suppressed(session, mail.recipients, now)
     recipients = [r for r in mail.recipients if r.lower() not in blocked]
     reasons = "; ".join(f"{a}: {why}" for a, why in sorted(blocked.items()))
     item = OutboxItem(

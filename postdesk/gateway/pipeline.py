@@ -19,19 +19,22 @@ from sqlalchemy.orm import Session
 
 from postdesk.clock import Clock, utcnow
 from postdesk.contracts import BlobStore
+from postdesk.gateway.bounces import candidate_ids, find_outbox_row, record_bounce
 from postdesk.gateway.settings import Settings
 from postdesk.gateway.ticketing import open_or_attach, store_message, support_address_for
 from postdesk.inbound.classify import Classification, classify
 from postdesk.inbound.message import InboundMessage
 from postdesk.inbound.parse import parse_message
+from postdesk.outbound.limits import AutoReplyLimits, inbound_rate_refusal
 from postdesk.outbound.render import Renderer
+from postdesk.outbound.suppression import inbound_count_since
 from postdesk.outbound.ticket_mail import MailIdentity
 from postdesk.rules.engine import Rule, RuleContext, run_rules
 from postdesk.store.db import Database
 from postdesk.store.enums import InboxState
-from postdesk.store.models import InboxItem
-from postdesk.store.tickets import SqlThreadLookup
-from postdesk.threading.decide import ThreadInput, decide
+from postdesk.store.models import InboxItem, Ticket
+from postdesk.store.tickets import SqlThreadLookup, audit
+from postdesk.threading.decide import ThreadDecision, ThreadInput, decide
 
 log = logging.getLogger(__name__)
 RETRYABLE = (InboxState.RECEIVED, InboxState.FAILED)
@@ -64,7 +67,11 @@ class Pipeline:
         self.rules = list(rules)
         self.clock = clock
         self.keys = settings.signing_keys()
-        self.ident = MailIdentity(settings.support_name, self.keys[0], settings.portal_url)
+        limits = AutoReplyLimits(
+            timedelta(minutes=settings.auto_reply_min_interval_minutes),
+            settings.auto_reply_max_per_day,
+        )
+        self.ident = MailIdentity(settings.support_name, self.keys[0], settings.portal_url, limits)
 
     def process(self, inbox_id: int) -> ProcessResult:
         with self.db.sessions() as session:
@@ -110,6 +117,10 @@ class Pipeline:
             return self._finish(
                 row, None, "dropped", "our own mail came back: " + "; ".join(verdict.reasons), now
             )
+        if verdict.kind == "bounce":
+            bounced = self._bounce(session, row, inbound, verdict, now)
+            if bounced is not None:
+                return bounced
         decision = decide(
             self._thread_input(inbound, row),
             SqlThreadLookup(session),
@@ -128,6 +139,9 @@ class Pipeline:
         support = support_address_for(inbound, row, self.settings.support_addresses, self.keys)
         ticket, events = open_or_attach(
             session, decision, inbound, row, support_address=support, now=now
+        )
+        may_auto_respond = verdict.may_auto_respond and self._within_rate(
+            session, ticket, inbound, row, now
         )
         message = store_message(
             session,
@@ -149,10 +163,63 @@ class Pipeline:
                 ident=self.ident,
                 message=message,
                 inbound=inbound,
-                may_auto_respond=verdict.may_auto_respond,
+                may_auto_respond=may_auto_respond,
             )
             run_rules(self.rules, ctx)
         return self._finish(row, ticket.id, decision.action, decision.reason, now)
+
+    def _bounce(
+        self,
+        session: Session,
+        row: InboxItem,
+        inbound: InboundMessage,
+        verdict: Classification,
+        now,  # type: ignore[no-untyped-def]
+    ) -> ProcessResult | None:
+        """Attach a bounce of our own mail to its ticket; None when it is about no mail of ours."""
+        item = find_outbox_row(session, candidate_ids(verdict.bounce, inbound))
+        if item is None or item.ticket_id is None:
+            return None
+        ticket = session.get(Ticket, item.ticket_id, with_for_update={"of": Ticket})
+        assert ticket is not None
+        decided = record_bounce(
+            session, item, verdict, now, suppress_days=self.settings.bounce_suppress_days
+        )
+        reason = f"bounce of our {item.kind} {item.message_id}"
+        store_message(
+            session,
+            ticket,
+            inbound,
+            row,
+            kind="bounce",
+            decision=ThreadDecision("attach", ticket.id, "in_reply_to", reason),
+            support=self.settings.support_addresses,
+            now=now,
+            visibility="internal",
+            join_thread=False,
+        )
+        ticket.updated_at = now
+        return self._finish(row, ticket.id, "attach", f"{reason}: {decided.summary}", now)
+
+    def _within_rate(
+        self,
+        session: Session,
+        ticket: Ticket,
+        inbound: InboundMessage,
+        row: InboxItem,
+        now,  # type: ignore[no-untyped-def]
+    ) -> bool:
+        """False (with an audit warning) when the sender writes more than the hourly rate."""
+        sender = inbound.from_addr.email if inbound.from_addr else row.sender
+        if not sender:
+            return True
+        # Runs before this message is stored, so the count is of the earlier ones.
+        recent = inbound_count_since(session, sender, now - timedelta(hours=1))
+        refusal = inbound_rate_refusal(recent, self.settings.inbound_rate_per_hour)
+        if refusal is None:
+            return True
+        audit(session, ticket.id, "system", "rate_limited", detail=f"{sender}: {refusal}", at=now)
+        return False
 
     @staticmethod
     def _finish(

@@ -58,6 +58,14 @@ class Settings(BaseSettings):
     )
     reopen_window_days: int = Field(14, description="a reply within this reopens a resolved ticket")
     outbox_max_attempts: int = 12
+    bounce_suppress_days: int = Field(7, description="no mail to a hard-bounced address for this")
+    inbound_rate_per_hour: int = Field(
+        20, description="a sender's messages per hour above which none triggers automatic mail"
+    )
+    auto_reply_min_interval_minutes: int = Field(
+        10, description="at most one automatic message per recipient in this interval"
+    )
+    auto_reply_max_per_day: int = Field(10, description="automatic messages per recipient a day")
     outbox_backoff_seconds: float = 30.0
     portal_url: str = Field("http://127.0.0.1:8080", description="base of links in emails")
     log_json: bool = Field(False, description="JSON log lines (structlog) instead of console")

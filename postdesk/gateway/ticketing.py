@@ -131,13 +131,17 @@ def store_message(
     decision: ThreadDecision,
     support: Sequence[str],
     now: datetime,
+    visibility: str = "public",
+    join_thread: bool = True,
 ) -> Message:
+    """Store ``msg`` on ``ticket``; with ``join_thread`` its author and reply-all recipients
+    become participants (not for a bounce: a mail system is nobody to answer)."""
     sender = msg.from_addr
-    author = contact_for(session, sender.email, sender.name) if sender else None
+    author = contact_for(session, sender.email, sender.name) if sender and join_thread else None
     message = Message(
         ticket_id=ticket.id,
         direction="in",
-        visibility="public",
+        visibility=visibility,
         kind=kind,
         author_contact_id=author.id if author else None,
         from_address=sender.email if sender else row.envelope_from,
@@ -169,6 +173,8 @@ def store_message(
                 inline=att.inline,
             )
         )
+    if not join_thread:
+        return message
     # Reply-all participants join the public thread; our own addresses never do.
     others = [a.email for a in (*msg.to, *msg.cc)]
     add_participants(session, ticket.id, [e for e in others if not _ours(e, support)])

@@ -2,33 +2,60 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from postdesk.outbound.compose import OutgoingMail, build_message
+from postdesk.outbound.suppression import suppressed
 from postdesk.store.enums import OutboxState
 from postdesk.store.models import OutboxItem
+from postdesk.store.tickets import audit
 
 
-def enqueue(session: Session, mail: OutgoingMail, now: datetime) -> OutboxItem:
-    """Add a rendered message to the outbox; it is sent once the transaction commits."""
+def enqueue(
+    session: Session,
+    mail: OutgoingMail,
+    now: datetime,
+    *,
+    withheld: Mapping[str, str] | None = None,
+) -> OutboxItem:
+    """Add a rendered message to the outbox; it is sent once the transaction commits.
+
+    Suppressed addresses, and those in ``withheld`` (address -> reason), are left out of the
+    envelope; the headers still name them, as for a Bcc. With no recipient left the row is
+    kept in state ``suppressed`` with the reasons, so the decision stays visible.
+    """
+    blocked = dict(withheld or {}) | suppressed(session, mail.recipients, now)
+    recipients = [r for r in mail.recipients if r.lower() not in blocked]
+    reasons = "; ".join(f"{a}: {why}" for a, why in sorted(blocked.items()))
     item = OutboxItem(
         ticket_id=mail.ticket_id,
         kind=mail.kind,
         automatic=mail.automatic,
         mail_from=mail.from_address,
-        recipients=mail.recipients,
+        recipients=recipients or mail.recipients,
         message_id=mail.message_id.lower(),
         subject=mail.subject,
         raw=build_message(mail, now),
-        state=OutboxState.PENDING,
+        state=OutboxState.PENDING if recipients else OutboxState.SUPPRESSED,
+        last_error=reasons[:2000] or None,
         next_attempt_at=now,
         created_at=now,
     )
     session.add(item)
     session.flush()
+    if blocked and mail.ticket_id is not None:
+        audit(
+            session,
+            mail.ticket_id,
+            "system",
+            "mail_withheld" if recipients else "mail_suppressed",
+            detail=f"{mail.kind}: {reasons}"[:2000],
+            at=now,
+        )
     return item
 
 

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from postdesk.outbound.compose import OutgoingMail, thread_references
+from postdesk.outbound.limits import AutoReplyLimits
 from postdesk.outbound.outbox import enqueue
 from postdesk.outbound.render import Renderer
+from postdesk.outbound.suppression import auto_reply_capped
+from postdesk.store.enums import OutboxState
 from postdesk.store.models import Message, OutboxItem, Ticket
 from postdesk.threading.subject import tagged_subject
 from postdesk.threading.tokens import Purpose, make_message_id, reply_address
@@ -24,6 +27,7 @@ class MailIdentity:
     support_name: str
     key: bytes
     portal_url: str
+    limits: AutoReplyLimits = field(default_factory=AutoReplyLimits)
 
 
 def send_ticket_mail(
@@ -64,7 +68,11 @@ def send_ticket_mail(
         references=thread_references(parent_references, parent_message_id),
         automatic=automatic,
     )
-    item = enqueue(session, mail, now)
+    # Automatic mail is capped per recipient: the last line of defence against responder loops.
+    capped = auto_reply_capped(session, mail.recipients, now, ident.limits) if automatic else {}
+    item = enqueue(session, mail, now, withheld=capped)
+    if item.state == OutboxState.SUPPRESSED:
+        return item  # nothing goes out; the outbox row and the audit entry say why
     # The thread shows what we sent, next to what we received.
     session.add(
         Message(

@@ -135,6 +135,8 @@ class OutboxWorker:
             if row is None:
                 return
             row.claimed_until = None
+            if row.state != OutboxState.PENDING:
+                return  # decided meanwhile (a bounce already failed it): keep that verdict
             row.attempts = item.attempts + 1
             if error is None:
                 row.state, row.sent_at, row.last_error = OutboxState.SENT, now, None

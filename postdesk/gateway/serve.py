@@ -45,6 +45,7 @@ class Gateway:
                 clock=self.app.clock,
                 max_attempts=s.outbox_max_attempts,
                 backoff_seconds=s.outbox_backoff_seconds,
+                lease_seconds=s.outbox_lease_seconds,
             )
             self._tasks.append(
                 asyncio.create_task(worker.run_forever(self.stop_event, self.outbox_wake))
@@ -110,7 +111,7 @@ class Gateway:
 
 async def serve(app: App) -> None:
     gateway = Gateway(app)
-    await gateway.start()
+    await gateway.start(reuse_port=app.settings.smtp_reuse_port)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, gateway.stop_event.set)

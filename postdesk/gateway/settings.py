@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     )
     auto_reply_max_per_day: int = Field(10, description="automatic messages per recipient a day")
     outbox_backoff_seconds: float = 30.0
+    outbox_lease_seconds: float = Field(
+        300.0, description="a claimed outbox row is taken over by another process after this"
+    )
+    smtp_reuse_port: bool = Field(False, description="SO_REUSEPORT: processes share the port")
     portal_url: str = Field("http://127.0.0.1:8080", description="base of links in emails")
     log_json: bool = Field(False, description="JSON log lines (structlog) instead of console")
 

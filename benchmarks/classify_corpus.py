@@ -1,6 +1,6 @@
 """Accuracy of parsing + classification against the shared corpus, per folder.
 
-Run from the repo root: ``PYTHONPATH=. python benchmarks/classify_corpus.py [-v]``
+Run from the repo root: ``python benchmarks/classify_corpus.py [-v]``
 (-v lists every miss).
 """
 
@@ -10,6 +10,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ is not installed
 
 from postdesk.store.blobs import FileBlobStore
 from tests.inbound.corpus_eval import all_scores, corpus_root

@@ -24,12 +24,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aiosmtpd.smtp import SMTP
-from postdesk.inbound.parse import parse_message
 
 from benchmarks.corpus import generate
 from postdesk.gateway.app import App
 from postdesk.gateway.serve import Gateway
 from postdesk.gateway.settings import Settings
+from postdesk.inbound.parse import parse_message
 from postdesk.store import migrate
 from postdesk.store.blobs import FileBlobStore
 
@@ -40,10 +40,11 @@ def _client(port: int, messages: list[bytes]) -> None:
             smtp.sendmail("client@bench.example", ["support@bench.example"], raw)
 
 
-def blast(port: int, corpus: list[bytes], clients: int) -> float:
-    """Send the corpus from ``clients`` processes; return the wall time in seconds."""
+def blast(ports: list[int], corpus: list[bytes], clients: int) -> float:
+    """Send the corpus from ``clients`` processes spread over ``ports``; return wall seconds."""
     shares = [corpus[i::clients] for i in range(clients)]
-    procs = [mp.Process(target=_client, args=(port, share)) for share in shares]
+    procs = [mp.Process(target=_client, args=(ports[i % len(ports)], share))
+             for i, share in enumerate(shares)]
     start = time.perf_counter()
     for p in procs:
         p.start()
@@ -105,7 +106,7 @@ def bench_bare(corpus: list[bytes], clients: int, workdir: Path) -> float:
         await holder["server"].wait_closed()
 
     port, stop_fn = in_loop_thread(start, stop)
-    seconds = blast(port, corpus, clients)
+    seconds = blast([port], corpus, clients)
     stop_fn()
     assert handler.count == len(corpus), handler.count
     return len(corpus) / seconds
@@ -132,7 +133,7 @@ def bench_gateway(corpus: list[bytes], clients: int, workdir: Path, url: str | N
         await holder["gw"].stop()
 
     port, stop_fn = in_loop_thread(start, stop)
-    seconds = blast(port, corpus, clients)
+    seconds = blast([port], corpus, clients)
     stop_fn()
     from sqlalchemy import func, select
 

@@ -14,7 +14,6 @@ so the ratio there says more about contention than about scaling.
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import os
 import signal
 import socket
@@ -31,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import text  # noqa: E402
 
 from benchmarks.corpus import generate  # noqa: E402
-from benchmarks.ingest import _client  # noqa: E402
+from benchmarks.ingest import blast  # noqa: E402
 from postdesk.store.db import Database  # noqa: E402
 
 
@@ -82,19 +81,7 @@ def run(processes: int, corpus: list[bytes], clients: int, admin_url: str) -> fl
                 ))
             for port, proc in zip(ports, procs, strict=True):
                 wait_listening(port, proc)
-            shares = [corpus[i::clients] for i in range(clients)]
-            senders = [
-                mp.Process(target=_client, args=(ports[i % processes], share))
-                for i, share in enumerate(shares)
-            ]
-            start = time.perf_counter()
-            for p in senders:
-                p.start()
-            for p in senders:
-                p.join()
-                if p.exitcode != 0:
-                    raise SystemExit(f"a client failed (exit {p.exitcode})")
-            elapsed = time.perf_counter() - start
+            elapsed = blast(ports, corpus, clients)
         finally:
             for proc in procs:
                 proc.send_signal(signal.SIGTERM)

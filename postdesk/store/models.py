@@ -153,6 +153,8 @@ class Message(Base):
     """One message of a ticket: inbound or outbound, public or internal."""
 
     __tablename__ = "messages"
+    # The inbound rate limit counts a sender's recent messages on every arrival.
+    __table_args__ = (Index("ix_messages_sender_recent", "from_address", "created_at"),)
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
     direction: Mapped[str] = mapped_column(String(3))  # in | out
@@ -249,7 +251,11 @@ class OutboxItem(Base):
     """
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "state", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "state", "next_attempt_at"),
+        # The cap on automatic mail looks at the last day's automatic rows on every send.
+        Index("ix_outbox_recent_automatic", "automatic", "created_at"),
+    )
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
     kind: Mapped[str] = mapped_column(String(30))  # ack | reply | notification | ...

@@ -22,7 +22,7 @@ NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 def test_migration_0003_matches_the_model_and_downgrades(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'm.sqlite3'}")
     try:
-        upgrade(db)
+        upgrade(db, "0003")
         assert current(db) == "0003"
         with db.engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)

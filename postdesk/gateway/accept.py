@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from postdesk.contracts import TemporaryFailure
 from postdesk.gateway.pipeline import Pipeline, ProcessResult
 from postdesk.gateway.receive import ReceiveResult
-from postdesk.store.enums import InboxState
-from postdesk.store.models import InboxItem
 
 
 class ProcessingDeferred(TemporaryFailure):
@@ -37,20 +35,13 @@ def process_received(
         return Accepted(received, None)
     inbox_id = received.inbox_id if received.outcome == "new" else received.original_id
     assert inbox_id is not None
-    with pipeline.db.sessions() as session:
-        row = session.get(InboxItem, inbox_id)
-        state = row.state if row is not None else None
-    if state not in (InboxState.RECEIVED, InboxState.FAILED):
-        return Accepted(received, None)  # already processed: a plain redelivery
+    # The pipeline itself skips rows that are already processed (a plain redelivery).
     result = pipeline.process(inbox_id)
-    if result.state == "failed" and _attempts(pipeline, inbox_id) < defer_attempts:
+    if result.state == "skipped":
+        return Accepted(received, None)
+    if result.state == "failed" and result.attempts < defer_attempts:
         raise ProcessingDeferred(
             f"message stored as inbox #{inbox_id} but processing failed; please try again later"
         )
     return Accepted(received, result)
 
-
-def _attempts(pipeline: Pipeline, inbox_id: int) -> int:
-    with pipeline.db.sessions() as session:
-        row = session.get(InboxItem, inbox_id)
-        return row.attempts if row is not None else 0

@@ -47,6 +47,7 @@ class ProcessResult:
     ticket_id: int | None = None
     action: str = ""  # attach | reopen | new | new_linked | dropped
     reason: str = ""
+    attempts: int = 0  # for failed: how many times this row has failed so far
 
 
 class Pipeline:
@@ -88,8 +89,8 @@ class Pipeline:
                 return self._apply(session, inbox_id, inbound, verdict)
         except Exception as exc:
             log.warning("inbox %s failed: %s", inbox_id, exc, exc_info=True)
-            self._mark_failed(inbox_id, exc)
-            return ProcessResult(inbox_id, "failed", reason=_describe(exc))
+            attempts = self._mark_failed(inbox_id, exc)
+            return ProcessResult(inbox_id, "failed", reason=_describe(exc), attempts=attempts)
 
     def process_pending(self, limit: int = 1000) -> list[ProcessResult]:
         """Process rows still in ``received`` (after a crash, or left by another process)."""
@@ -241,7 +242,8 @@ class Pipeline:
             subject=msg.subject,
         )
 
-    def _mark_failed(self, inbox_id: int, exc: BaseException) -> None:
+    def _mark_failed(self, inbox_id: int, exc: BaseException) -> int:
+        """Record the failure; return the row's failure count (0 if it could not be recorded)."""
         try:
             with self.db.transaction() as session:
                 row = session.get(InboxItem, inbox_id)
@@ -249,8 +251,10 @@ class Pipeline:
                     row.state = InboxState.FAILED
                     row.attempts += 1
                     row.error = _describe(exc)
+                return row.attempts if row is not None else 0
         except Exception:
             log.exception("could not mark inbox %s failed", inbox_id)
+            return 0
 
 
 def _describe(exc: BaseException) -> str:

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import mailbox
 from dataclasses import dataclass
 from email.parser import BytesHeaderParser
@@ -20,6 +21,8 @@ import aiosmtplib
 
 from postdesk.contracts import PermanentFailure, TemporaryFailure, Transport
 from postdesk.gateway.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,9 +87,10 @@ class RelayTransport:
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             raise TemporaryFailure(f"relay {c.host}:{c.port} unreachable: {exc}") from exc
         if refused:
-            # Some recipients were refused for good, the others accepted: the message is sent.
-            # Bounce handling (issue 3) suppresses the refused addresses later.
-            pass
+            # The others accepted it, so the message counts as sent; the refused ones are logged.
+            log.warning("relay refused some recipients of a sent message: %s",
+                        "; ".join(f"{rcpt}: {reply.code} {reply.message}"
+                                  for rcpt, reply in refused.items()))
 
 
 class MaildirTransport:

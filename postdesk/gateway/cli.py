@@ -16,8 +16,6 @@ from postdesk.gateway.cli_views import inbox, outbox, sink, tickets
 EX_TEMPFAIL = 75  # sysexits.h: the MTA keeps the message and tries again later
 
 
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",

@@ -86,7 +86,11 @@ class Cluster:
     def command(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "postdesk", *args],
-            env=self.env, cwd=self.workdir, capture_output=True, text=True, timeout=60,
+            env=self.env,
+            cwd=self.workdir,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
 
     def start(self, name: str) -> Proc:
@@ -95,7 +99,9 @@ class Cluster:
         popen = subprocess.Popen(
             [sys.executable, "-m", "postdesk", "serve"],
             env=self.env | {"POSTDESK_SMTP_PORT": str(port)},
-            cwd=self.workdir, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+            cwd=self.workdir,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
         )
         proc = Proc(name, port, popen, log)
         self.procs.append(proc)
@@ -131,9 +137,7 @@ async def cluster(
     empty_postgres: str, tmp_path: Path
 ) -> AsyncIterator[tuple[Cluster, CapturingRelay]]:
     relay = await CapturingRelay().start()
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith("POSTDESK_")
-    } | {
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POSTDESK_")} | {
         "PYTHONPATH": str(ROOT),
         "POSTDESK_DATABASE_URL": empty_postgres,
         # One data dir for both: the raw bytes one process stored may be processed by the other.
@@ -205,9 +209,7 @@ async def send_all(
 
 
 def acks_by_client(captured: list[Captured]) -> dict[str, Captured]:
-    return {
-        c.rcpt_tos[0]: c for c in captured if c.message["Auto-Submitted"] == "auto-replied"
-    }
+    return {c.rcpt_tos[0]: c for c in captured if c.message["Auto-Submitted"] == "auto-replied"}
 
 
 async def test_two_processes_store_once_thread_once_send_once(
@@ -237,11 +239,18 @@ async def test_two_processes_store_once_thread_once_send_once(
         reply_to = str(ack["Reply-To"])
         same = client_mail(client(i), reply_to, "Re: " + str(ack["Subject"]), f"More on {i}.")
         other = client_mail(
-            client(i), SUPPORT, "Re: " + str(ack["Subject"]), f"And another thing, {i}.",
-            in_reply_to=str(ack["Message-ID"]), references=str(ack["Message-ID"]),
+            client(i),
+            SUPPORT,
+            "Re: " + str(ack["Subject"]),
+            f"And another thing, {i}.",
+            in_reply_to=str(ack["Message-ID"]),
+            references=str(ack["Message-ID"]),
         )
-        jobs += [([a.port], same, client(i), reply_to), ([b.port], same, client(i), reply_to),
-                 ([b.port, a.port], other, client(i), SUPPORT)]
+        jobs += [
+            ([a.port], same, client(i), reply_to),
+            ([b.port], same, client(i), reply_to),
+            ([b.port, a.port], other, client(i), SUPPORT),
+        ]
     await send_all(jobs, width=12)
 
     # 3. More new mail; one process dies in the middle, the client falls back to the other.
@@ -268,12 +277,13 @@ async def _wait_until_settled(db: Database, deadline: float) -> None:
     while True:
         with db.sessions() as s:
             unprocessed = s.scalar(
-                select(func.count()).select_from(InboxItem).where(
-                    InboxItem.state.in_([InboxState.RECEIVED, InboxState.FAILED])
-                )
+                select(func.count())
+                .select_from(InboxItem)
+                .where(InboxItem.state.in_([InboxState.RECEIVED, InboxState.FAILED]))
             )
             pending = s.scalar(
-                select(func.count()).select_from(OutboxItem)
+                select(func.count())
+                .select_from(OutboxItem)
                 .where(OutboxItem.state == OutboxState.PENDING)
             )
         if not unprocessed and not pending:
@@ -286,13 +296,18 @@ async def _wait_until_settled(db: Database, deadline: float) -> None:
 def _check(db: Database, relay: CapturingRelay, total_new: int) -> None:
     with db.sessions() as s:
         ticket_ids = list(s.scalars(select(Ticket.id)))
-        inbound = list(s.execute(
-            select(Message.message_id, Message.ticket_id).where(Message.direction == "in")
-        ))
-        acks = list(s.execute(
-            select(OutboxItem.ticket_id, OutboxItem.message_id, OutboxItem.state)
-            .where(OutboxItem.kind == "ack")
-        ))
+        inbound = list(
+            s.execute(
+                select(Message.message_id, Message.ticket_id).where(Message.direction == "in")
+            )
+        )
+        acks = list(
+            s.execute(
+                select(OutboxItem.ticket_id, OutboxItem.message_id, OutboxItem.state).where(
+                    OutboxItem.kind == "ack"
+                )
+            )
+        )
         failed = s.scalar(
             select(func.count()).select_from(InboxItem).where(InboxItem.state == InboxState.FAILED)
         )
@@ -317,7 +332,8 @@ def _check(db: Database, relay: CapturingRelay, total_new: int) -> None:
     sent = {m for _, m, state in acks if state == OutboxState.SENT}
     assert sent <= set(relayed), "marked sent but the relay never got it"
     relayed_acks = {
-        str(m.message["Message-ID"]).strip("<>") for m in relay.messages
+        str(m.message["Message-ID"]).strip("<>")
+        for m in relay.messages
         if m.message["Auto-Submitted"] == "auto-replied"
     }
     assert sent <= relayed_acks

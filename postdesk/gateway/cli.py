@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import click
 from postdesk.gateway.cli_context import Context, pass_ctx
 from postdesk.gateway.cli_mailbox import mailbox
 from postdesk.gateway.cli_views import inbox, outbox, sink, tickets
+from postdesk.gateway.logs import configure_logging
 
 EX_TEMPFAIL = 75  # sysexits.h: the MTA keeps the message and tries again later
 
@@ -27,13 +27,8 @@ EX_TEMPFAIL = 75  # sysexits.h: the MTA keeps the message and tries again later
 @click.pass_context
 def main(ctx: click.Context, config: Path | None, verbose: bool) -> None:
     """postdesk: an email-first ticketing gateway."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # aiosmtpd logs every SMTP command at INFO; keep that for --verbose.
-    logging.getLogger("mail.log").setLevel(logging.DEBUG if verbose else logging.WARNING)
-    ctx.obj = Context(config)
+    configure_logging(verbose=verbose)  # JSON lines once the settings ask for them
+    ctx.obj = Context(config, verbose=verbose)
 
 
 @main.command()

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
+from structlog.contextvars import bound_contextvars
 
 from postdesk.clock import Clock, utcnow
 from postdesk.contracts import PermanentFailure, TemporaryFailure, Transport
@@ -42,6 +43,7 @@ class Claimed:
     recipients: list[str]
     raw: bytes
     attempts: int
+    message_id: str = ""
 
 
 class OutboxWorker:
@@ -110,11 +112,23 @@ class OutboxWorker:
             for row in rows:
                 row.claimed_until = now + self.lease
             return [
-                Claimed(r.id, r.ticket_id, r.mail_from, list(r.recipients), r.raw, r.attempts)
+                Claimed(
+                    r.id,
+                    r.ticket_id,
+                    r.mail_from,
+                    list(r.recipients),
+                    r.raw,
+                    r.attempts,
+                    r.message_id,
+                )
                 for r in rows
             ]
 
     async def _deliver(self, item: Claimed) -> None:
+        with bound_contextvars(outbox=item.id, ticket=item.ticket_id, message_id=item.message_id):
+            await self._deliver_bound(item)
+
+    async def _deliver_bound(self, item: Claimed) -> None:
         error: str | None = None
         permanent = False
         try:
@@ -140,6 +154,7 @@ class OutboxWorker:
             row.attempts = item.attempts + 1
             if error is None:
                 row.state, row.sent_at, row.last_error = OutboxState.SENT, now, None
+                log.info("outbox %s sent: %s to %s", item.id, row.kind, ", ".join(row.recipients))
                 return
             row.last_error = error[:2000]
             if permanent or row.attempts >= self.max_attempts:

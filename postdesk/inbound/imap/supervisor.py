@@ -38,7 +38,7 @@ class MailboxSupervisor:
         *,
         on_received: OnReceived | None = None,
         token_provider: TokenProvider | None = None,
-        lock_retry_seconds: float = 30.0,
+        lock_retry_seconds: float = 5.0,
     ) -> None:
         self.db = db
         self.stop_event = threading.Event()

@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from structlog.contextvars import bound_contextvars
 
 from postdesk.clock import Clock, utcnow
@@ -35,7 +35,7 @@ def next_attempt(now: datetime, attempts: int, base_seconds: float) -> datetime:
     return now + min(delay, MAX_BACKOFF)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Claimed:
     id: int
     ticket_id: int | None
@@ -44,6 +44,7 @@ class Claimed:
     raw: bytes
     attempts: int
     message_id: str = ""
+    lease: datetime | None = None  # the claimed_until we wrote; another value means taken over
 
 
 class OutboxWorker:
@@ -96,8 +97,29 @@ class OutboxWorker:
             if stop is not None and stop.is_set():
                 await asyncio.to_thread(self._release, [c.id for c in claimed[done:]])
                 return done
-            await self._deliver(item)
+            if await asyncio.to_thread(self._renew, item):
+                await self._deliver(item)
         return len(claimed)
+
+    def _renew(self, item: Claimed) -> bool:
+        """Extend our lease on ``item`` just before sending it; False when the lease ran out
+        meanwhile and another process claimed the row (it sends it: we must not as well)."""
+        renewed = self.clock() + self.lease
+        with self.db.transaction() as session:
+            result = session.execute(
+                update(OutboxItem)
+                .where(
+                    OutboxItem.id == item.id,
+                    OutboxItem.state == OutboxState.PENDING,
+                    OutboxItem.claimed_until == item.lease,
+                )
+                .values(claimed_until=renewed)
+            )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            log.info("outbox %s: claimed by another process meanwhile; not sending", item.id)
+            return False
+        item.lease = renewed
+        return True
 
     def _release(self, ids: list[int]) -> None:
         with self.db.transaction() as session:
@@ -122,8 +144,9 @@ class OutboxWorker:
             if self.db.is_postgres:
                 query = query.with_for_update(skip_locked=True)
             rows = list(session.scalars(query))
+            lease = now + self.lease
             for row in rows:
-                row.claimed_until = now + self.lease
+                row.claimed_until = lease
             return [
                 Claimed(
                     r.id,
@@ -133,6 +156,7 @@ class OutboxWorker:
                     r.raw,
                     r.attempts,
                     r.message_id,
+                    lease,
                 )
                 for r in rows
             ]

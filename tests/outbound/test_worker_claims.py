@@ -1,8 +1,9 @@
-"""On shutdown the outbox worker hands back the rows it claimed but did not try."""
+"""Outbox claims: released on shutdown, and never sent twice after a lease was taken over."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
@@ -59,3 +60,49 @@ async def test_stop_releases_the_undelivered_claims(app: App) -> None:
         assert all(r.claimed_until is None for r in rows)
     finally:
         await relay.stop()
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+async def test_a_slow_worker_does_not_send_rows_another_took_over(app: App) -> None:
+    """Worker one claims a batch and stalls past its lease; worker two claims and sends the
+    rows; when worker one goes on, it sends none of them a second time."""
+    relay = await CapturingRelay().start()
+    try:
+        clock = Clock(app.clock())
+        with app.db.transaction() as session:
+            for n in range(3):
+                enqueue(session, _mail(n), clock.now)
+        transport = RelayTransport(RelayConfig.from_url(f"smtp://127.0.0.1:{relay.port}"))
+        one = OutboxWorker(app.db, transport, clock=clock, lease_seconds=60)
+        two = OutboxWorker(app.db, transport, clock=clock, lease_seconds=60)
+        stalled = await asyncio.to_thread(one._claim)  # one claims, then stalls
+        assert len(stalled) == 3
+        clock.now += timedelta(seconds=61)
+        assert await two.run_once() == 3 and len(relay.messages) == 3
+        for item in stalled:  # one wakes up and goes through its batch
+            if await asyncio.to_thread(one._renew, item):
+                await one._deliver(item)
+        assert len(relay.messages) == 3, "a row was sent twice"
+    finally:
+        await relay.stop()
+
+
+def _mail(n: int) -> OutgoingMail:
+    return OutgoingMail(
+        kind="reply",
+        ticket_id=None,
+        from_address="support@example.com",
+        from_name="Support",
+        to=(f"client{n}@example.org",),
+        subject=f"Mail {n}",
+        text="Hello",
+        message_id=f"lease-{n}@example.com",
+        automatic=False,
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from postdesk.store import mailbox_models, suppression_models  # noqa: F401 - register tables
+from postdesk.store import kb_models, mailbox_models, suppression_models  # noqa: F401 - register tables
 from postdesk.store.db import Database
 from postdesk.store.migrate import current
 from postdesk.store.models import Base
@@ -15,7 +15,7 @@ def test_head_matches_the_models(database_url: str) -> None:
     """A model change without a migration (or the reverse) fails here."""
     db = Database(database_url)  # migrated to head by the fixture
     try:
-        assert current(db) == "0004"
+        assert current(db) == "0006"
         with db.engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
         assert diff == []

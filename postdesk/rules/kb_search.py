@@ -40,6 +40,7 @@ class ArticleHit:
     title: str
     score: float  # raw BM25
     relevance: float  # score / the query's reachable maximum, in [0, 1]
+    matched: int = 0  # distinct query terms the article contains
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,13 +89,15 @@ class Bm25Index:
         hits: list[ArticleHit] = []
         for doc in self.docs:
             norm = K1 * (1 - B + B * doc.length / self.avg_length)
-            score = 0.0
+            score, matched = 0.0, 0
             for term, weight in terms.items():
                 tf = doc.text_tokens.get(term)
                 if tf:
+                    matched += 1
                     score += self.idf[term] * weight * tf * (K1 + 1) / (tf + norm)
             if score > 0:
-                hits.append(ArticleHit(doc.slug, doc.title, score, min(score / ceiling, 1.0)))
+                relevance = min(score / ceiling, 1.0)
+                hits.append(ArticleHit(doc.slug, doc.title, score, relevance, matched))
         hits.sort(key=lambda h: (-h.score, h.slug))
         return hits[:limit]
 
@@ -133,10 +136,17 @@ class StoreBm25Search:
 
 
 def pick_suggestions(
-    hits: Sequence[ArticleHit], *, threshold: float, relative: float, limit: int
+    hits: Sequence[ArticleHit],
+    *,
+    threshold: float,
+    relative: float,
+    limit: int,
+    min_terms: int = 2,
 ) -> list[ArticleHit]:
-    """The hits worth showing: above ``threshold`` and within ``relative`` of the best one."""
-    if not hits or hits[0].relevance < threshold:
+    """The hits worth showing: above ``threshold``, within ``relative`` of the best one, and
+    sharing at least ``min_terms`` words with the mail (one common word is a coincidence)."""
+    good = [h for h in hits if h.matched >= min_terms]
+    if not good or good[0].relevance < threshold:
         return []
-    floor = max(threshold, hits[0].relevance * relative)
-    return [h for h in hits if h.relevance >= floor][:limit]
+    floor = max(threshold, good[0].relevance * relative)
+    return [h for h in good if h.relevance >= floor][:limit]

@@ -49,9 +49,13 @@ MAX_QUERY_TERMS = 48  # distinct terms taken from a mail, subject first
 SUBJECT_WEIGHT = 2
 
 
-@lru_cache(maxsize=1)
-def _stemmer() -> snowballstemmer.stemmer:
-    return snowballstemmer.stemmer("english")
+_STEMMER = snowballstemmer.stemmer("english")
+
+
+@lru_cache(maxsize=100_000)
+def stem(word: str) -> str:
+    # The pure-Python stemmer is the slow part of indexing; a KB has a few thousand words.
+    return str(_STEMMER.stemWord(word))
 
 
 def words(text: str) -> list[str]:
@@ -69,8 +73,7 @@ def words(text: str) -> list[str]:
 
 def tokens(text: str) -> list[str]:
     """The stems of ``text``'s words: what the index holds and queries look for."""
-    found = words(text)
-    return _stemmer().stemWords(found) if found else []
+    return [stem(w) for w in words(text)]
 
 
 def clean_subject(subject: str) -> str:

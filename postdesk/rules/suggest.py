@@ -15,7 +15,7 @@ from postdesk.rules.kb_text import MAX_QUERY_TERMS, build_query
 from postdesk.store.tickets import audit
 
 # Measured on benchmarks/kb_eval (see benchmarks/kb_precision.py).
-DEFAULT_THRESHOLD = 0.2
+DEFAULT_THRESHOLD = 0.1
 DEFAULT_RELATIVE = 0.6
 
 
@@ -25,6 +25,7 @@ class SuggestConfig:
     threshold: float = DEFAULT_THRESHOLD  # minimum relevance (0..1) of the best article
     relative: float = DEFAULT_RELATIVE  # further articles need this share of the best one's
     limit: int = 3
+    min_terms: int = 2  # words an article must share with the mail
     max_query_terms: int = MAX_QUERY_TERMS
 
 
@@ -58,6 +59,7 @@ class SuggestArticles:
             threshold=self.config.threshold,
             relative=self.config.relative,
             limit=self.config.limit,
+            min_terms=self.config.min_terms,
         )
         if not hits:
             return

@@ -80,7 +80,9 @@ class Figures:
 
 
 def load_cases(path: Path = EVAL / "cases.yaml") -> list[Case]:
-    return [Case(c["subject"], c["body"], c.get("expect")) for c in yaml.safe_load(path.read_text())]
+    return [
+        Case(c["subject"], c["body"], c.get("expect")) for c in yaml.safe_load(path.read_text())
+    ]
 
 
 def import_articles(db: Database, directory: Path = EVAL / "articles") -> int:
@@ -92,9 +94,7 @@ def import_articles(db: Database, directory: Path = EVAL / "articles") -> int:
 
 
 def suggest(db: Database, search: KbSearch, case: Case, config: SuggestConfig) -> list[str]:
-    query = build_query(
-        case.subject, extract_new_text(case.body), max_terms=config.max_query_terms
-    )
+    query = build_query(case.subject, extract_new_text(case.body), max_terms=config.max_query_terms)
     with db.sessions() as session:
         hits = search.search(session, query, limit=config.limit)
     picked = pick_suggestions(
@@ -174,9 +174,7 @@ def report(label: str, db: Database, config: SuggestConfig, sweep: bool) -> None
 def index_build_seconds(copies: int = 20) -> tuple[int, float]:
     """Time to build the index over ``copies`` x the eval KB (the rebuild cost on a change)."""
     articles = [read_article(p) for p in article_files(EVAL / "articles")]
-    rows = [
-        (f"{a.slug}-{i}", a.title, a.body, a.tags) for i in range(copies) for a in articles
-    ]
+    rows = [(f"{a.slug}-{i}", a.title, a.body, a.tags) for i in range(copies) for a in articles]
     start = time.perf_counter()
     Bm25Index(rows)
     return len(rows), time.perf_counter() - start

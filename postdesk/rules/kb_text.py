@@ -33,7 +33,7 @@ ENGLISH = frozenset(
     where which while who whom why will with won't would wouldn't yet you you'd you'll you're
     you've your yours yourself yourselves already still since though really actually quite
     something anything someone anyone thing things way want wanted wants trying tried try
-    know let lets make made see seems seem going go goes use using used able""".split()
+    know let lets make made see seems seem going go goes use using used able""".split()  # noqa: SIM905
 )
 # Words every support mail carries; they say nothing about which article helps.
 MAIL_NOISE = frozenset(
@@ -41,7 +41,7 @@ MAIL_NOISE = frozenset(
     support help helpful question questions issue issues problem problems asap urgent urgently
     sent iphone android mobile mail email today yesterday tomorrow morning afternoon evening
     sir madam guys folks everyone ok okay yes wondering wonder advise advice appreciate
-    appreciated greetings sincerely thx ty hope fine well good great""".split()
+    appreciated greetings sincerely thx ty hope fine well good great""".split()  # noqa: SIM905
 )
 STOP_WORDS = ENGLISH | MAIL_NOISE
 

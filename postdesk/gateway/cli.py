@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from postdesk.gateway.cli_context import Context, pass_ctx
+from postdesk.gateway.cli_kb import kb
 from postdesk.gateway.cli_mailbox import mailbox
 from postdesk.gateway.cli_views import inbox, outbox, sink, tickets
 from postdesk.gateway.logs import configure_logging
@@ -127,5 +128,5 @@ def settings(c: Context) -> None:
         click.echo(f"POSTDESK_{name.upper()}={shown}")
 
 
-for _group in (tickets, inbox, outbox, sink, mailbox):
+for _group in (tickets, inbox, outbox, sink, mailbox, kb):
     main.add_command(_group)

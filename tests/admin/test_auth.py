@@ -21,11 +21,19 @@ def test_sign_in_sets_a_hardened_cookie_and_opens_the_views(app: App, client: Te
     r = client.get("/admin/tickets?view=open")
     assert r.status_code == 200
     assert "Open" in r.text and "Waiting for client" in r.text
-    set_cookie = client.post(
-        "/admin/login",
-        data={"email": "ana@staff.example", "password": PASSWORD, "csrf_token": csrf_of(r.text)},
-        follow_redirects=False,
-    ).headers["set-cookie"].lower()
+    set_cookie = (
+        client.post(
+            "/admin/login",
+            data={
+                "email": "ana@staff.example",
+                "password": PASSWORD,
+                "csrf_token": csrf_of(r.text),
+            },
+            follow_redirects=False,
+        )
+        .headers["set-cookie"]
+        .lower()
+    )
     assert "httponly" in set_cookie and "samesite=lax" in set_cookie
     assert "secure" not in set_cookie  # the portal URL is http here
 

@@ -45,15 +45,15 @@ class DatabaseCollector:
         for state in InboxState:
             by_state.add_metric([state.value], inbox.get(state.value, 0))
         yield by_state
-        for name, state in (("processed", InboxState.PROCESSED), ("failed", InboxState.FAILED)):
+        for name in (InboxState.PROCESSED.value, InboxState.FAILED.value):
             c = CounterMetricFamily(f"postdesk_messages_{name}", f"Messages {name}")
-            c.add_metric([], inbox.get(state.value, 0))
+            c.add_metric([], inbox.get(name, 0))
             yield c
         out = GaugeMetricFamily(
             "postdesk_outbox_messages", "Outgoing mail by state", labels=["state"]
         )
-        for state in OutboxState:
-            out.add_metric([state.value], outbox.get(state.value, 0))
+        for out_state in OutboxState:
+            out.add_metric([out_state.value], outbox.get(out_state.value, 0))
         yield out
         backlog = GaugeMetricFamily("postdesk_outbox_backlog", "Outgoing mail waiting to be sent")
         backlog.add_metric([], outbox.get(OutboxState.PENDING.value, 0))

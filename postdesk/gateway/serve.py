@@ -80,12 +80,11 @@ class Gateway:
 
             loop = asyncio.get_running_loop()
             wake = self.outbox_wake  # replies are written from worker threads
-            self.web = await start_web(
-                self.app,
-                s.web_host,
-                s.web_port,
-                wake_outbox=lambda: loop.call_soon_threadsafe(wake.set),
-            )
+
+            def wake_outbox() -> None:
+                loop.call_soon_threadsafe(wake.set)
+
+            self.web = await start_web(self.app, s.web_host, s.web_port, wake_outbox=wake_outbox)
 
     def _start_imap(self) -> None:
         """One thread per mailbox; committed rows are handed to the ingest service."""

@@ -43,8 +43,10 @@ def _client(port: int, messages: list[bytes]) -> None:
 def blast(ports: list[int], corpus: list[bytes], clients: int) -> float:
     """Send the corpus from ``clients`` processes spread over ``ports``; return wall seconds."""
     shares = [corpus[i::clients] for i in range(clients)]
-    procs = [mp.Process(target=_client, args=(ports[i % len(ports)], share))
-             for i, share in enumerate(shares)]
+    procs = [
+        mp.Process(target=_client, args=(ports[i % len(ports)], share))
+        for i, share in enumerate(shares)
+    ]
     start = time.perf_counter()
     for p in procs:
         p.start()

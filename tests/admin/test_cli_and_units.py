@@ -80,7 +80,10 @@ def test_cookie_is_secure_behind_https(app: App, settings: Settings, tmp_path: P
 
 
 def test_remote_images_become_placeholders() -> None:
-    html = '<p>x</p><img alt="a" src="https://t.example/p.gif"><img src="cid:logo"><img src=//t.example/q>'
+    html = (
+        '<p>x</p><img alt="a" src="https://t.example/p.gif">'
+        '<img src="cid:logo"><img src=//t.example/q>'
+    )
     out, n = block_remote_images(html)
     assert n == 2
     assert ' src="https://' not in out and " src=//" not in out

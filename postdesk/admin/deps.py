@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Request
 from sqlalchemy import select
 
 from postdesk.admin.passwords import token_hash
@@ -13,6 +14,8 @@ from postdesk.store.admin_models import ApiToken
 from postdesk.store.models import Agent
 
 ROLES = ("admin", "manager", "agent")
+# A row id in a URL: beyond BIGINT PostgreSQL would raise (a 500); this answers 422 instead.
+DbId = Annotated[int, Path(ge=1, le=2**62)]
 CONFIG_ROLES = ("admin", "manager")
 
 

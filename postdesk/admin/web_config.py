@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
 
-from postdesk.admin.deps import CONFIG_ROLES, ROLES, require_role, state
+from postdesk.admin.deps import CONFIG_ROLES, ROLES, DbId, require_role, state
 from postdesk.admin.pages import page
 from postdesk.admin.security import csrf_protect
 from postdesk.store.models import Agent, ClientDomain, ClientOrg
@@ -77,7 +77,7 @@ def add_agent(
 
 @router.post("/agents/{agent_id}/away")
 def set_away(
-    request: Request, agent_id: int, away: str = Form("0"), me: Agent = Depends(configurator)
+    request: Request, agent_id: DbId, away: str = Form("0"), me: Agent = Depends(configurator)
 ) -> Response:
     with state(request).core.db.transaction() as s:
         agent = s.get(Agent, agent_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, HTTPException, Request
 from starlette.responses import Response
 
-from postdesk.admin.deps import session_agent, state
+from postdesk.admin.deps import DbId, session_agent, state
 from postdesk.admin.message_html import content_disposition, frame_document, frame_policy
 from postdesk.store.models import Agent, Attachment, Message
 
@@ -14,7 +14,7 @@ router = APIRouter(prefix="/admin")
 
 @router.get("/messages/{message_id}/html")
 def message_html(
-    request: Request, message_id: int, images: int = 0, _me: Agent = Depends(session_agent)
+    request: Request, message_id: DbId, images: int = 0, _me: Agent = Depends(session_agent)
 ) -> Response:
     with state(request).core.db.sessions() as s:
         message = s.get(Message, message_id)
@@ -33,7 +33,9 @@ def message_html(
 
 
 @router.get("/attachments/{attachment_id}")
-def download(request: Request, attachment_id: int, _me: Agent = Depends(session_agent)) -> Response:
+def download(
+    request: Request, attachment_id: DbId, _me: Agent = Depends(session_agent)
+) -> Response:
     st = state(request)
     with st.core.db.sessions() as s:
         att = s.get(Attachment, attachment_id)

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from sqlalchemy import select, update
 from starlette.responses import RedirectResponse, Response
 
-from postdesk.admin.deps import CONFIG_ROLES, require_role, session_agent, state
+from postdesk.admin.deps import CONFIG_ROLES, DbId, require_role, session_agent, state
 from postdesk.admin.pages import page
 from postdesk.admin.security import csrf_protect
 from postdesk.store.enums import InboxState
@@ -63,7 +63,7 @@ def inbox(request: Request, me: Agent = Depends(require_role(*CONFIG_ROLES))) ->
 
 @router.post("/inbox/{inbox_id}/retry")
 def retry(
-    request: Request, inbox_id: int, me: Agent = Depends(require_role(*CONFIG_ROLES))
+    request: Request, inbox_id: DbId, me: Agent = Depends(require_role(*CONFIG_ROLES))
 ) -> Response:
     """What ``postdesk inbox retry`` does: process the stored bytes again."""
     st = state(request)

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from starlette.responses import RedirectResponse, Response
 
 from postdesk.admin import actions
-from postdesk.admin.deps import session_agent, state
+from postdesk.admin.deps import DbId, session_agent, state
 from postdesk.admin.pages import page
 from postdesk.admin.security import csrf_protect
 from postdesk.store.enums import Priority, Status, TicketType
@@ -107,7 +107,7 @@ def _ticket_context(request: Request, number: int) -> dict[str, Any]:
 
 
 @router.get("/tickets/{number}")
-def ticket_page(request: Request, number: int, me: Agent = Depends(session_agent)) -> Response:
+def ticket_page(request: Request, number: DbId, me: Agent = Depends(session_agent)) -> Response:
     ctx = _ticket_context(request, number)
     ctx["flash"] = request.session.pop("flash", None)
     return page(request, "ticket.html", ctx, me=me)
@@ -134,7 +134,7 @@ def _act(request: Request, number: int, me: Agent, what: str, draft: str, do) ->
 @router.post("/tickets/{number}/reply")
 def post_reply(
     request: Request,
-    number: int,
+    number: DbId,
     body: str = Form(""),
     then_status: str = Form(""),
     me: Agent = Depends(session_agent),
@@ -154,7 +154,7 @@ def post_reply(
 
 @router.post("/tickets/{number}/note")
 def post_note(
-    request: Request, number: int, body: str = Form(""), me: Agent = Depends(session_agent)
+    request: Request, number: DbId, body: str = Form(""), me: Agent = Depends(session_agent)
 ) -> Response:
     core = state(request).core
     return _act(
@@ -170,7 +170,7 @@ def post_note(
 @router.post("/tickets/{number}/change")
 def post_change(
     request: Request,
-    number: int,
+    number: DbId,
     field: str = Form(...),
     value: str = Form(""),
     me: Agent = Depends(session_agent),

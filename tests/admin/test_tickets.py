@@ -140,3 +140,12 @@ def test_views_filters_and_pagination(app: App, client: TestClient) -> None:
     r = client.get("/admin/tickets?view=open&q=Case%2013")
     assert "Case 13" in r.text and "Case 12" not in r.text
     assert client.get("/admin/tickets?view=nope").status_code == 404
+
+
+def test_out_of_range_ids_are_not_server_errors(app: App, client: TestClient) -> None:
+    add_agent(app, "bob@staff.example")
+    sign_in(client, "bob@staff.example")
+    for url in ("/admin/tickets/99999999999999999999", "/admin/messages/-1/html"):
+        assert client.get(url).status_code == 422
+    assert client.get("/admin/tickets/424242").status_code == 404
+    assert client.get("/admin/attachments/424242").status_code == 404

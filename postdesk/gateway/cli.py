@@ -11,6 +11,7 @@ import click
 from postdesk.gateway.cli_context import Context, pass_ctx
 from postdesk.gateway.cli_kb import kb
 from postdesk.gateway.cli_mailbox import mailbox
+from postdesk.gateway.cli_users import user
 from postdesk.gateway.cli_views import inbox, outbox, sink, tickets
 from postdesk.gateway.logs import configure_logging
 
@@ -41,9 +42,24 @@ def serve(c: Context) -> None:
     s = c.settings
     click.echo(
         f"postdesk: SMTP on {s.smtp_host}:{s.smtp_port} for {', '.join(s.support_addresses)}; "
-        f"outgoing mail to {'the relay' if s.relay_url else s.sink_dir}"
+        f"outgoing mail to {'the relay' if s.relay_url else s.sink_dir}; "
+        + (f"admin on {s.web_host}:{s.web_port}" if s.web_enabled else "admin off")
     )
     asyncio.run(run(c.app))
+
+
+@main.command()
+@pass_ctx
+def web(c: Context) -> None:
+    """Run only the web admin and JSON API (no SMTP listener, no outbox worker)."""
+    from postdesk.admin.server import start_web
+
+    async def run() -> None:
+        server = await start_web(c.app, c.settings.web_host, c.settings.web_port)
+        click.echo(f"postdesk: admin on http://{c.settings.web_host}:{server.port}/admin/")
+        await server.task
+
+    asyncio.run(run())
 
 
 @main.command()
@@ -128,5 +144,5 @@ def settings(c: Context) -> None:
         click.echo(f"POSTDESK_{name.upper()}={shown}")
 
 
-for _group in (tickets, inbox, outbox, sink, mailbox, kb):
+for _group in (tickets, inbox, outbox, sink, mailbox, kb, user):
     main.add_command(_group)

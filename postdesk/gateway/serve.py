@@ -29,11 +29,18 @@ class Gateway:
     smtp_port: int = 0
     ingest: IngestService | None = None
     imap: Any = None  # MailboxSupervisor, when mailboxes are configured
+    web: Any = None  # admin.server.WebServer, when the admin is served
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _server: asyncio.base_events.Server | None = None
 
     async def start(
-        self, *, smtp: bool = True, outbox: bool = True, imap: bool = True, reuse_port: bool = False
+        self,
+        *,
+        smtp: bool = True,
+        outbox: bool = True,
+        imap: bool = True,
+        reuse_port: bool = False,
+        web: bool = False,
     ) -> None:
         s = self.app.settings
         self.ingest = IngestService(self.app.pipeline, on_processed=self._processed)
@@ -68,6 +75,16 @@ class Gateway:
             )
             self.smtp_port = self._server.sockets[0].getsockname()[1]
             log.info("SMTP listening on %s:%s", s.smtp_host, self.smtp_port)
+        if web:
+            from postdesk.admin.server import start_web
+
+            loop = asyncio.get_running_loop()
+            wake = self.outbox_wake  # replies are written from worker threads
+
+            def wake_outbox() -> None:
+                loop.call_soon_threadsafe(wake.set)
+
+            self.web = await start_web(self.app, s.web_host, s.web_port, wake_outbox=wake_outbox)
 
     def _start_imap(self) -> None:
         """One thread per mailbox; committed rows are handed to the ingest service."""
@@ -101,6 +118,8 @@ class Gateway:
 
     async def stop(self) -> None:
         self.stop_event.set()
+        if self.web is not None:
+            await self.web.stop()
         if self.imap is not None:
             await asyncio.to_thread(self.imap.stop, 5.0)
         if self._server is not None:
@@ -115,7 +134,7 @@ class Gateway:
 
 async def serve(app: App) -> None:
     gateway = Gateway(app)
-    await gateway.start(reuse_port=app.settings.smtp_reuse_port)
+    await gateway.start(reuse_port=app.settings.smtp_reuse_port, web=app.settings.web_enabled)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, gateway.stop_event.set)

@@ -44,7 +44,8 @@ class Settings(BaseSettings):
         None, description="YAML list of IMAP mailboxes to poll (see README: IMAP mailboxes)"
     )
     web_host: str = "127.0.0.1"
-    web_port: int = 8080
+    web_port: int = Field(8080, description="0 picks a free port")
+    web_enabled: bool = Field(True, description="serve the web admin from `postdesk serve`")
     support_addresses: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["support@localhost"]
     )

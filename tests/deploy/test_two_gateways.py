@@ -166,6 +166,7 @@ async def cluster(
         "POSTDESK_SUPPORT_ADDRESSES": SUPPORT,
         "POSTDESK_RELAY_URL": f"smtp://127.0.0.1:{relay.port}",
         "POSTDESK_SMTP_HOST": "127.0.0.1",
+        "POSTDESK_WEB_PORT": "0",  # each process's admin on a free port
         # Short leases: the survivor takes over the killed process's claimed acks in seconds.
         "POSTDESK_OUTBOX_LEASE_SECONDS": "3",
         "POSTDESK_MAILBOXES_FILE": str(mailboxes),

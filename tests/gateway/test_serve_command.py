@@ -38,7 +38,11 @@ def test_serve_swaks_then_tickets_list_and_sink(tmp_path: Path) -> None:
             pytest.fail("swaks is required in CI (.ci/run installs it)")
         pytest.skip("swaks not installed")
     port = free_port()
-    env = os.environ | {"POSTDESK_DATA_DIR": str(tmp_path / "var"), "POSTDESK_SMTP_PORT": str(port)}
+    env = os.environ | {
+        "POSTDESK_DATA_DIR": str(tmp_path / "var"),
+        "POSTDESK_SMTP_PORT": str(port),
+        "POSTDESK_WEB_PORT": "0",  # the admin on a free port
+    }
     env.pop("POSTDESK_DATABASE_URL", None)
     env.pop("POSTDESK_SUPPORT_ADDRESSES", None)
 

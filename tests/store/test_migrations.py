@@ -6,7 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from postdesk.store import kb_models, mailbox_models, suppression_models  # noqa: F401 - register tables
+from postdesk.store import schema  # noqa: F401 - registers every table
 from postdesk.store.db import Database
 from postdesk.store.migrate import alembic_config, current
 from postdesk.store.models import Base

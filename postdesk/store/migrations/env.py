@@ -2,9 +2,7 @@
 
 from alembic import context
 
-import postdesk.store.kb_models  # registers its tables on Base.metadata
-import postdesk.store.mailbox_models  # registers its table on Base.metadata
-import postdesk.store.suppression_models  # noqa: F401 - registers its table on Base.metadata
+import postdesk.store.schema  # noqa: F401 - registers every table on Base.metadata
 from postdesk.store.models import Base
 
 connection = context.config.attributes["connection"]

@@ -23,7 +23,8 @@ M365_NO_ID = (
 )
 OPENDKIM = (
     f"{OURS};\r\n\tdkim=pass (2048-bit key; unprotected) header.d=example.com "
-    "header.i=@example.com header.a=rsa-sha256 header.s=mail header.b=AbCd1234;\r\n\tdkim-atps=neutral"
+    "header.i=@example.com header.a=rsa-sha256 header.s=mail header.b=AbCd1234;"
+    "\r\n\tdkim-atps=neutral"
 )
 OPENDMARC = f"{OURS}; dmarc=pass (p=reject dis=none) header.from=example.com"
 OPENDMARC_FAIL = f"{OURS}; dmarc=fail (p=reject dis=none) header.from=example.com"
@@ -49,7 +50,7 @@ CASES = [
     ("microsoft 365 with our id", [f"{OURS} 1; " + M365_NO_ID], False, "authres", True),
     (
         "forger's pass from another id beside our fail",
-        [f"evil.example; dkim=pass header.d=example.com", OPENDMARC_FAIL],
+        ["evil.example; dkim=pass header.d=example.com", OPENDMARC_FAIL],
         False,
         "authres",
         False,

@@ -21,18 +21,24 @@ from sqlalchemy.orm import Session
 from postdesk.gateway.agent_commands_apply import apply_commands, plan_commands, refuse
 from postdesk.gateway.agent_reply import (
     ReplyContext,
+    quotes_internal,
     replies_to_internal,
     send_public_reply,
     store_note,
 )
 from postdesk.gateway.settings import Settings
-from postdesk.inbound.agent_commands import parse_commands
+from postdesk.inbound.agent_commands import CommandError, parse_commands
 from postdesk.inbound.message import InboundMessage
 from postdesk.inbound.sender_auth import SenderCheck, verify_sender
 from postdesk.outbound.agent_notify import Notice, notify_agents
 from postdesk.store.models import Agent, InboxItem, Message, Ticket
 from postdesk.store.tickets import agent_by_email, audit
 from postdesk.threading.decide import ThreadDecision
+
+QUOTES_NOTE = (
+    "it contains the text of an internal note, which must not reach the client; remove the "
+    "quoted note and send your reply again (or start it with #note to keep it internal)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,26 +88,29 @@ def handle_agent_mail(
     assert ticket is not None, "threading named a ticket that does not exist"
     if kind != "normal":
         # An agent's vacation notice or a bounce must never reach the client nor run commands.
-        store_note(ctx, ticket, agent, inbound, row, decision, inbound.text_new, kind=kind,
-                   notify=False)  # fmt: skip
+        store_note(
+            ctx, ticket, agent, inbound, row, decision, inbound.text_new, kind=kind, notify=False
+        )
         return f"{kind} from agent {agent.email} kept internal"
     parsed = parse_commands(inbound.text_new)
     plan = plan_commands(session, parsed, ticket, agent)
-    if plan.errors:
-        return refuse(
-            session, ticket, agent, inbound, plan.errors,
-            ident=ctx.ident, renderer=ctx.renderer, now=now,
-        )  # fmt: skip
-    done = apply_commands(
-        session, parsed, plan, ticket, agent, ident=ctx.ident, renderer=ctx.renderer, now=now
-    )
     text = parsed.text.strip()
-    applied = f"; commands: {', '.join(done)}" if done else ""
-    if not text and not inbound.attachments:
-        return f"agent {agent.email} ({sender.check.reason if sender.check else ''}){applied}"
     internal = (
         parsed.internal or decision.purpose == "note" or replies_to_internal(session, inbound)
     )
+    errors = plan.errors
+    if not errors and not internal and quotes_internal(session, ticket.id, text):
+        errors = (CommandError("(your reply)", QUOTES_NOTE),)
+    if errors:
+        return refuse(
+            session, ticket, agent, inbound, errors, ident=ctx.ident, renderer=ctx.renderer, now=now
+        )
+    done = apply_commands(
+        session, parsed, plan, ticket, agent, ident=ctx.ident, renderer=ctx.renderer, now=now
+    )
+    applied = f"; commands: {', '.join(done)}" if done else ""
+    if not text and not inbound.attachments:
+        return f"agent {agent.email} ({sender.check.reason if sender.check else ''}){applied}"
     if internal:
         store_note(ctx, ticket, agent, inbound, row, decision, text)
         return f"internal note by {agent.email}{applied}"

@@ -63,6 +63,31 @@ def replies_to_internal(session: Session, inbound: InboundMessage) -> bool:
     return False
 
 
+def quotes_internal(session: Session, ticket_id: int, text: str) -> bool:
+    """Does a public reply carry the text of an internal note (a quote the cutter missed)?
+
+    The last line of defence: notifications show the latest message, which may be a note,
+    and a mail client may quote it in a form the quote cutter does not recognise."""
+    flat = _flat(text)
+    if not flat:
+        return False
+    notes = session.scalars(
+        select(Message.text_new).where(
+            Message.ticket_id == ticket_id, Message.visibility == "internal"
+        )
+    )
+    for note in notes:
+        probe = _flat(note)[:80]
+        if len(probe) >= 12 and probe in flat:
+            return True
+    return False
+
+
+def _flat(text: str) -> str:
+    lines = (line.lstrip("> \t") for line in (text or "").lower().splitlines())
+    return " ".join(" ".join(lines).split())
+
+
 def store_note(
     ctx: ReplyContext,
     ticket: Ticket,

@@ -16,7 +16,8 @@ from postdesk.gateway.app import App
 from postdesk.gateway.serve import Gateway
 from postdesk.gateway.settings import Settings
 from postdesk.outbound.agent_notify import Notice, notify_agents
-from postdesk.store.models import Agent, Ticket
+from postdesk.store.enums import OutboxState
+from postdesk.store.models import Agent, OutboxItem, Ticket
 from tests.support import with_settings
 from tests.support.mail import smtp_send
 from tests.support.relay import Captured, CapturingRelay
@@ -42,6 +43,20 @@ class Desk:
     async def wait_total(self, total: int) -> list[Captured]:
         self.gateway.outbox_wake.set()
         return (await self.relay.wait_for(total))[:total]
+
+    async def settle(self, timeout: float = 10.0) -> list[Captured]:
+        """Wait until every outbox row is sent and captured; returns everything captured."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            pending = self.count(OutboxItem, OutboxItem.state == OutboxState.PENDING)
+            sent = self.count(OutboxItem, OutboxItem.state == OutboxState.SENT)
+            if pending == 0 and len(self.relay.messages) >= sent:
+                return list(self.relay.messages)
+            if loop.time() > deadline:
+                raise AssertionError(f"{pending} outbox rows still pending")
+            self.gateway.outbox_wake.set()
+            await asyncio.sleep(0.05)
 
     def count(self, model: type, *where) -> int:  # type: ignore[no-untyped-def]
         with self.app.db.sessions() as s:

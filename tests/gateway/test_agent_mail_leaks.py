@@ -25,7 +25,11 @@ def text_of(captured: Captured) -> str:
 async def new_ticket(desk: Desk, sender: str, cc: str, subject: str) -> int:
     seen = len(await desk.settle())
     address = sender.rpartition("<")[2].strip(">")
-    await desk.send(mail(sender, "support@example.com", subject, "Help.", cc=cc), ["support@example.com"], address)  # fmt: skip
+    await desk.send(
+        mail(sender, "support@example.com", subject, "Help.", cc=cc),
+        ["support@example.com"],
+        address,
+    )
     assert len(await desk.settle()) == seen + 1  # the ack
     with desk.app.db.sessions() as s:
         ticket = s.scalars(select(Ticket).order_by(Ticket.id.desc())).first()
@@ -41,7 +45,7 @@ async def notified(desk: Desk, ticket_id: int, agent: str, kind: str = "new_tick
     return captured
 
 
-async def answer(desk: Desk, notification: Captured, body: str, sender: str = ALICE, **kw) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
+async def answer(desk: Desk, notification: Captured, body: str, sender: str = ALICE, **kw) -> None:  # type: ignore[no-untyped-def]
     raw, target = agent_reply(notification.message, body, sender=sender, **kw)
     await desk.send(raw, [target], sender)
 
@@ -50,7 +54,9 @@ async def test_no_note_and_no_other_client_reaches_a_client(desk: Desk) -> None:
     t1 = await new_ticket(desk, "Ana <ana@client.example>", "Bea <bea@client.example>", "Fire")
     t2 = await new_ticket(desk, "Carl <carl@other.example>", "dora@other.example", "Flood")
 
-    await answer(desk, await notified(desk, t1, ALICE), "#assign me\n#note\nSECRET-ONE: Ana is overdue.")  # fmt: skip
+    await answer(
+        desk, await notified(desk, t1, ALICE), "#assign me\n#note\nSECRET-ONE: Ana is overdue."
+    )
     bob_note = await notified(desk, t1, BOB, "note")  # shows the note as the last message
     assert "SECRET-ONE" in bob_note.message.get_body(("plain",)).get_content()
     await answer(desk, bob_note, "Agreed, SECRET-TWO hold the shipments.", sender=BOB)
@@ -74,7 +80,12 @@ async def test_no_note_and_no_other_client_reaches_a_client(desk: Desk) -> None:
     assert refused.rcpt_tos == [ALICE]
     assert "internal note" in refused.message.get_body(("plain",)).get_content()
 
-    await answer(desk, await notified(desk, t2, ALICE), "PUBLIC-TWO: pumps are on the way.", to="support@example.com")  # fmt: skip
+    await answer(
+        desk,
+        await notified(desk, t2, ALICE),
+        "PUBLIC-TWO: pumps are on the way.",
+        to="support@example.com",
+    )
     await answer(desk, await notified(desk, t2, ALICE), "#note\nSECRET-THREE: Carl is a reseller.")
     captured = await desk.settle()
 
@@ -86,7 +97,9 @@ async def test_no_note_and_no_other_client_reaches_a_client(desk: Desk) -> None:
         for secret in SECRETS:
             assert secret.lower() not in text, (secret, c.rcpt_tos)
         assert ALICE not in text and BOB not in text and "staff.example" not in text
-        mine, others = (T1_CLIENTS, T2_CLIENTS) if T1_CLIENTS & set(c.rcpt_tos) else (T2_CLIENTS, T1_CLIENTS)  # fmt: skip
+        mine, others = (
+            (T1_CLIENTS, T2_CLIENTS) if T1_CLIENTS & set(c.rcpt_tos) else (T2_CLIENTS, T1_CLIENTS)
+        )
         assert not set(c.rcpt_tos) - mine, text
         for address in others:
             assert address not in text
@@ -99,6 +112,8 @@ async def test_no_note_and_no_other_client_reaches_a_client(desk: Desk) -> None:
     with desk.app.db.sessions() as s:
         ticket = s.get(Ticket, t1)
         assert ticket is not None and ticket.status == "pending"
-        internal = [m.text_new for m in s.scalars(select(Message).where(Message.visibility == "internal"))]  # fmt: skip
+        internal = [
+            m.text_new for m in s.scalars(select(Message).where(Message.visibility == "internal"))
+        ]
         assert [[x for x in SECRETS if x in t] for t in internal] == [[x] for x in SECRETS]
         assert s.scalar(select(AuditEntry).where(AuditEntry.action == "agent_command_refused"))

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.policy
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import make_msgid
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -80,11 +82,13 @@ class Desk:
         self.gateway.outbox_wake.set()
 
 
-@pytest.fixture
-async def desk(settings: Settings) -> AsyncIterator[Desk]:
+@contextlib.asynccontextmanager
+async def running_desk(settings: Settings, **changes: Any) -> AsyncIterator[Desk]:
+    """The gateway with agents Alice (agent) and Bob (manager) and a capturing relay."""
     relay = await CapturingRelay().start()
     settings = with_settings(
-        settings, relay_url=f"smtp://127.0.0.1:{relay.port}", authserv_id=[AUTHSERV]
+        settings,
+        **({"relay_url": f"smtp://127.0.0.1:{relay.port}", "authserv_id": [AUTHSERV]} | changes),
     )
     app = App(settings)
     with app.db.transaction() as s:
@@ -100,6 +104,12 @@ async def desk(settings: Settings) -> AsyncIterator[Desk]:
         app.close()
 
 
+@pytest.fixture
+async def desk(settings: Settings) -> AsyncIterator[Desk]:
+    async with running_desk(settings) as running:
+        yield running
+
+
 def mail(
     sender: str,
     to: str,
@@ -112,6 +122,7 @@ def mail(
     auth: str | None = None,
     attachment: tuple[str, bytes] | None = None,
     message_id: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> bytes:
     msg = EmailMessage(policy=email.policy.SMTP)
     if auth:
@@ -126,6 +137,8 @@ def mail(
         msg["In-Reply-To"] = in_reply_to
     if references:
         msg["References"] = references
+    for name, value in (headers or {}).items():
+        msg[name] = value
     msg.set_content(body)
     if attachment:
         msg.add_attachment(

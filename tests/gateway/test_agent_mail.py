@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from postdesk.gateway.settings import Settings
 from postdesk.store.models import (
     AuditEntry,
     Message,
@@ -13,7 +14,17 @@ from postdesk.store.models import (
     Participant,
     Ticket,
 )
-from tests.gateway.agent_support import ALICE, AUTHSERV, BOB, Desk, agent_reply, desk, mail
+from tests.gateway.agent_support import (
+    ALICE,
+    AUTHSERV,
+    BOB,
+    PASS,
+    Desk,
+    agent_reply,
+    desk,
+    mail,
+    running_desk,
+)
 from tests.support.relay import Captured
 
 __all__ = ["desk"]  # the fixture
@@ -239,3 +250,56 @@ async def test_client_mail_to_the_note_address_is_public(desk: Desk) -> None:
         )
         ticket = s.get(Ticket, ticket_id)
         assert ticket is not None and ticket.status == "open"  # the client answered
+
+
+async def test_an_agent_opening_a_ticket_gets_no_ack(desk: Desk) -> None:
+    raw = mail(f"Alice <{ALICE}>", "support@example.com", "Call notes", "Ana called.", auth=PASS)
+    await desk.send(raw, ["support@example.com"], ALICE)
+    assert desk.count(Ticket) == 1
+    assert desk.count(OutboxItem) == 0
+
+
+async def test_an_agents_auto_reply_stays_internal(desk: Desk) -> None:
+    ticket_id, _, seen = await open_ticket(desk)
+    note = (await notification_for(desk, ticket_id, seen)).message
+    raw = mail(
+        f"Alice <{ALICE}>",
+        note["Reply-To"],
+        "Out of office: " + note["Subject"],
+        "#status closed\nI am away until Monday.",
+        in_reply_to=note["Message-ID"],
+        auth=PASS,
+        headers={"Auto-Submitted": "auto-replied"},
+    )
+    await desk.send(raw, [note["Reply-To"]], ALICE)
+    with desk.app.db.sessions() as s:
+        stored = s.scalars(select(Message).order_by(Message.id.desc())).first()
+        assert stored is not None and stored.visibility == "internal"
+        assert stored.kind != "normal"
+        ticket = s.get(Ticket, ticket_id)
+        assert ticket is not None and ticket.status == "new"
+    assert client_outbox(desk) == ["ack"]
+
+
+@pytest.mark.parametrize(
+    ("trusted", "auth", "public"),
+    [(True, None, True), (False, PASS, False)],
+    ids=["trusted-relay-counts", "header-alone-does-not"],
+)
+async def test_smtp_auth_mode(
+    settings: Settings, trusted: bool, auth: str | None, public: bool
+) -> None:  # type: ignore[no-untyped-def]
+    networks = ["127.0.0.1/32"] if trusted else []
+    async with running_desk(
+        settings, agent_verification="smtp-auth", smtp_trusted_networks=networks
+    ) as desk:
+        ticket_id, _, seen = await open_ticket(desk)
+        raw, target = agent_reply(
+            (await notification_for(desk, ticket_id, seen)).message, "Fixed it.", auth=auth
+        )
+        await desk.send(raw, [target], ALICE)
+        await desk.settle()
+        assert client_outbox(desk) == (["ack", "agent_reply"] if public else ["ack"])
+        assert desk.count(AuditEntry, AuditEntry.action == "sender_unverified") == (
+            0 if public else 1
+        )

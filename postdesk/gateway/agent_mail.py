@@ -21,7 +21,9 @@ from sqlalchemy.orm import Session
 from postdesk.gateway.agent_commands_apply import apply_commands, plan_commands, refuse
 from postdesk.gateway.agent_reply import (
     ReplyContext,
+    direct_recipients,
     quotes_internal,
+    record_direct_reply,
     replies_to_internal,
     send_public_reply,
     store_note,
@@ -114,6 +116,10 @@ def handle_agent_mail(
     if internal:
         store_note(ctx, ticket, agent, inbound, row, decision, text)
         return f"internal note by {agent.email}{applied}"
+    direct = direct_recipients(session, inbound, ctx.support)
+    if direct:
+        reason = record_direct_reply(ctx, ticket, agent, inbound, row, decision, text, direct)
+        return reason + applied
     return send_public_reply(ctx, ticket, agent, inbound, row, decision, text) + applied
 
 

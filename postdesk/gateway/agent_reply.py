@@ -31,7 +31,7 @@ from postdesk.store.models import (
     Participant,
     Ticket,
 )
-from postdesk.store.tickets import audit
+from postdesk.store.tickets import add_participants, audit
 from postdesk.threading.decide import ThreadDecision
 
 MAX_ATTACHED_BYTES = 20 * 1024 * 1024  # above this the reply lists the files instead
@@ -183,6 +183,45 @@ def send_public_reply(
     ticket.first_response_at = ticket.first_response_at or ctx.now
     ticket.updated_at = ctx.now
     return f"agent reply sent to {', '.join([*to, *cc])}"
+
+
+def direct_recipients(
+    session: Session, inbound: InboundMessage, support: Sequence[str]
+) -> list[str]:
+    """Clients the agent wrote to directly (reply-all from their own client), not through us."""
+    staff = set(session.scalars(select(Agent.email)))
+    found = [a.email for a in (*inbound.to, *inbound.cc)]
+    return [e for e in dict.fromkeys(found) if e not in staff and not _ours(e, support)]
+
+
+def record_direct_reply(
+    ctx: ReplyContext,
+    ticket: Ticket,
+    agent: Agent,
+    inbound: InboundMessage,
+    row: InboxItem,
+    decision: ThreadDecision,
+    text: str,
+    recipients: Sequence[str],
+) -> str:
+    """The client already has the agent's own mail: keep it in the thread, send no copy."""
+    message = store_message(
+        ctx.session,
+        ticket,
+        inbound,
+        row,
+        kind="agent_direct",
+        decision=decision,
+        support=ctx.support,
+        now=ctx.now,
+        join_thread=False,
+    )
+    message.author_agent_id = agent.id
+    message.text_new = text
+    add_participants(ctx.session, ticket.id, recipients)
+    ticket.first_response_at = ticket.first_response_at or ctx.now
+    ticket.updated_at = ctx.now
+    return f"agent {agent.email} wrote to {', '.join(recipients)} directly; no copy sent"
 
 
 def client_recipients(

@@ -303,3 +303,27 @@ async def test_smtp_auth_mode(
         assert desk.count(AuditEntry, AuditEntry.action == "sender_unverified") == (
             0 if public else 1
         )
+
+
+async def test_agent_reply_all_to_the_client_is_recorded_not_sent_twice(desk: Desk) -> None:
+    ticket_id, client_mid, _ = await open_ticket(desk)
+    # Ana had copied Alice directly; Alice answers all from her own client.
+    raw = mail(
+        f"Alice <{ALICE}>",
+        f"Ana <{CLIENT}>",
+        "Re: Printer on fire",
+        "On my way.",
+        cc="support@example.com",
+        in_reply_to=f"<{client_mid}>",
+        auth=PASS,
+    )
+    await desk.send(raw, ["support@example.com"], ALICE)
+    await desk.settle()
+    assert client_outbox(desk) == ["ack"]
+    with desk.app.db.sessions() as s:
+        stored = s.scalar(select(Message).where(Message.kind == "agent_direct"))
+        assert stored is not None and stored.visibility == "public" and stored.author_agent_id
+        assert stored.ticket_id == ticket_id
+        ticket = s.get(Ticket, ticket_id)
+        assert ticket is not None and ticket.first_response_at is not None
+        assert set(s.scalars(select(Participant.email))) == {CLIENT}

@@ -13,10 +13,14 @@ from sqlalchemy.orm import Session
 
 from postdesk.gateway.app import App
 from postdesk.outbound.agent_notify import Notice, notify_agents
-from postdesk.outbound.ticket_mail import send_ticket_mail
+from postdesk.outbound.public_reply import (
+    client_recipients,
+    quotes_internal,
+    send_public_reply_mail,
+)
 from postdesk.store import changes
 from postdesk.store.changes import Change
-from postdesk.store.models import Agent, Message, Participant, Ticket
+from postdesk.store.models import Agent, Message, Ticket
 from postdesk.store.tickets import audit
 from postdesk.store.workflow import WorkflowError
 from postdesk.threading.tokens import make_message_id
@@ -48,51 +52,29 @@ def reply(
     body = _body(text)
     if ticket.requester is None:
         raise WorkflowError("this ticket has no requester to answer")
-    requester = ticket.requester.email
-    ours = {a.lower() for a in core.settings.support_addresses} | {ticket.support_address}
-    staff = set(session.scalars(select(Agent.email)))
-    cc = [
-        p
-        for p in session.scalars(
-            select(Participant.email).where(Participant.ticket_id == ticket.id)
-        )
-        if p != requester and p not in ours and p not in staff
-    ]
-    parent = session.scalar(
-        select(Message)
-        .where(
-            Message.ticket_id == ticket.id,
-            Message.direction == "in",
-            Message.visibility == "public",
-        )
-        .order_by(Message.created_at.desc(), Message.id.desc())
-        .limit(1)
-    )
-    pipeline = core.pipeline
-    item = send_ticket_mail(
+    support = core.settings.support_addresses
+    to, cc = client_recipients(session, ticket, support)
+    if not to:
+        raise WorkflowError("this ticket has no client address to answer")
+    if quotes_internal(session, ticket.id, body):
+        raise WorkflowError("the reply contains the text of an internal note; not sent")
+    item = send_public_reply_mail(
         session,
-        ident=pipeline.ident,
+        ident=core.pipeline.ident,
         renderer=core.renderer,
         ticket=ticket,
-        template="agent_reply",
-        kind="reply",
-        to=[requester],
-        cc=cc,
-        context={"body": body, "agent_name": agent.name or agent.email},
+        agent=agent,
+        text=body,
+        support=support,
         now=now,
-        parent_message_id=parent.message_id if parent else None,
-        parent_references=parent.references if parent else (),
-        automatic=False,
+        to=to,
+        cc=cc,
     )
     session.flush()
     message = session.scalar(select(Message).where(Message.message_id == item.message_id))
     if message is None:  # suppressed recipients: nothing was sent, say so
         raise WorkflowError(f"not sent: {item.last_error or 'every recipient is suppressed'}")
-    message.author_agent_id = agent.id
-    message.text_new = body
-    ticket.first_response_at = ticket.first_response_at or now
-    ticket.updated_at = now
-    audit(session, ticket.id, agent.email, "reply", detail=f"to {requester}", at=now)
+    audit(session, ticket.id, agent.email, "reply", detail=f"to {', '.join([*to, *cc])}", at=now)
     if then_status:
         changes.set_status(session, ticket, then_status, actor=agent.email, now=now)
     return message

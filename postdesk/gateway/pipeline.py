@@ -12,7 +12,7 @@ import logging
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -20,6 +20,8 @@ from structlog.contextvars import bind_contextvars, bound_contextvars
 
 from postdesk.clock import Clock, utcnow
 from postdesk.contracts import BlobStore
+from postdesk.gateway.agent_mail import handle_agent_mail, identify, warn_forged
+from postdesk.gateway.agent_reply import ReplyContext
 from postdesk.gateway.bounces import candidate_ids, find_outbox_row, record_bounce
 from postdesk.gateway.settings import Settings
 from postdesk.gateway.ticketing import open_or_attach, store_message, support_address_for
@@ -133,12 +135,14 @@ class Pipeline:
             bounced = self._bounce(session, row, inbound, verdict, now)
             if bounced is not None:
                 return bounced
+        sender = identify(session, inbound, row, self.settings)
         decision = decide(
             self._thread_input(inbound, row),
             SqlThreadLookup(session),
             self.keys,
             now,
             timedelta(days=self.settings.reopen_window_days),
+            staff=sender.verified,
         )
         if decision.is_new and not verdict.may_open_ticket:
             return self._finish(
@@ -148,12 +152,20 @@ class Pipeline:
                 f"{verdict.kind} does not open tickets: {decision.reason}",
                 now,
             )
+        if sender.verified and not decision.is_new:
+            reason = handle_agent_mail(
+                self._agent_ctx(session, now), sender, inbound, row, decision, verdict.kind
+            )
+            return self._finish(row, decision.ticket_id, "attach", reason, now)
         support = support_address_for(inbound, row, self.settings.support_addresses, self.keys)
         ticket, events = open_or_attach(
             session, decision, inbound, row, support_address=support, now=now
         )
-        may_auto_respond = verdict.may_auto_respond and self._within_rate(
-            session, ticket, inbound, row, now
+        # Mail from an agent's address (a ticket an agent opens, or a forgery) gets no ack.
+        may_auto_respond = (
+            verdict.may_auto_respond
+            and sender.agent is None
+            and self._within_rate(session, ticket, inbound, row, now)
         )
         message = store_message(
             session,
@@ -164,6 +176,7 @@ class Pipeline:
             decision=decision,
             support=self.settings.support_addresses,
             now=now,
+            join_thread=not sender.forged,
         )
         for event in events:
             ctx = RuleContext(
@@ -178,7 +191,14 @@ class Pipeline:
                 may_auto_respond=may_auto_respond,
             )
             run_rules(self.rules, ctx)
+        if sender.forged:
+            warn_forged(self._agent_ctx(session, now), sender, ticket, message)
         return self._finish(row, ticket.id, decision.action, decision.reason, now)
+
+    def _agent_ctx(self, session: Session, now: datetime) -> ReplyContext:
+        return ReplyContext(
+            session, self.ident, self.renderer, self.blobs, self.settings.support_addresses, now
+        )
 
     def _bounce(
         self,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -79,8 +79,17 @@ class Settings(BaseSettings):
     )
     kb_suggest_max: int = Field(3, description="at most this many KB articles in an ack")
     log_json: bool = Field(False, description="JSON log lines (structlog) instead of console")
+    agent_verification: Literal["authres", "smtp-auth", "none"] = Field(
+        "authres",
+        description="what proves an agent's mail: our MTA's Authentication-Results (or SMTP "
+        "AUTH), SMTP AUTH / trusted relay only, or From alone (see README: agents by email)",
+    )
+    authserv_id: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="authserv-id(s) of our own MTA's Authentication-Results headers",
+    )
 
-    @field_validator("support_addresses", "smtp_trusted_networks", mode="before")
+    @field_validator("support_addresses", "smtp_trusted_networks", "authserv_id", mode="before")
     @classmethod
     def _split_addresses(cls, value: Any) -> Any:
         # Accept "a@x, b@y" from an environment variable as well as a JSON list.

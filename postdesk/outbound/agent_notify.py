@@ -32,6 +32,7 @@ KINDS = {
     "sla_breach": "SLA breached",
     "document": "Document received",
     "resolved": "Resolved",
+    "forged_sender": "Unverified sender",
 }
 
 

@@ -11,8 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.charset import QP, Charset
+from email.encoders import encode_base64
 from email.header import Header
 from email.message import Message
+from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.policy import compat32
@@ -25,6 +27,13 @@ _UTF8_QP.body_encoding = QP  # readable in the raw form and 7-bit safe for any r
 _CRLF = compat32.clone(linesep="\r\n")
 
 MAX_REFERENCES = 20  # long threads: keep the first id and the newest ones (RFC 5322 3.6.4)
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingAttachment:
+    filename: str
+    content_type: str
+    data: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +53,7 @@ class OutgoingMail:
     references: tuple[str, ...] = ()
     automatic: bool = True
     extra_headers: tuple[tuple[str, str], ...] = field(default=())
+    attachments: tuple[OutgoingAttachment, ...] = ()
 
     @property
     def recipients(self) -> list[str]:
@@ -75,6 +85,19 @@ def _encoded(value: str) -> str | Header:
     return value if value.isascii() else Header(value, "utf-8")
 
 
+def _with_attachments(body: Message, files: Sequence[OutgoingAttachment]) -> Message:
+    mixed = MIMEMultipart("mixed")
+    mixed.attach(body)
+    for f in files:
+        maintype, _, subtype = f.content_type.partition("/")
+        part = MIMEBase(maintype or "application", subtype or "octet-stream")
+        part.set_payload(f.data)
+        encode_base64(part)
+        part.add_header("Content-Disposition", "attachment", filename=("utf-8", "", f.filename))
+        mixed.attach(part)
+    return mixed
+
+
 def build_message(mail: OutgoingMail, now: datetime) -> bytes:
     msg: Message
     if mail.html:
@@ -83,6 +106,8 @@ def build_message(mail: OutgoingMail, now: datetime) -> bytes:
         msg.attach(MIMEText(mail.html, "html", _UTF8_QP))
     else:
         msg = MIMEText(mail.text, "plain", _UTF8_QP)
+    if mail.attachments:
+        msg = _with_attachments(msg, mail.attachments)
     msg["From"] = formataddr((_single_line("From", mail.from_name), mail.from_address), "utf-8")
     msg["To"] = ", ".join(_single_line("To", a) for a in mail.to)
     if mail.cc:

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from postdesk.outbound.compose import OutgoingMail, thread_references
+from postdesk.outbound.compose import OutgoingAttachment, OutgoingMail, thread_references
 from postdesk.outbound.limits import AutoReplyLimits
 from postdesk.outbound.outbox import enqueue
 from postdesk.outbound.render import Renderer
@@ -50,6 +50,8 @@ def send_ticket_mail(
     capped: bool = True,
     record: bool = True,
     references_root: Sequence[str] = (),
+    attachments: Sequence[OutgoingAttachment] = (),
+    author_agent_id: int | None = None,
 ) -> OutboxItem:
     """Render ``template`` and enqueue it. ``capped``: automatic mail to these recipients counts
     against the per-recipient cap (not for staff notifications). ``record``: the mail is part of
@@ -73,6 +75,7 @@ def send_ticket_mail(
         in_reply_to=parent_message_id,
         references=thread_references([*references_root, *parent_references], parent_message_id),
         automatic=automatic,
+        attachments=tuple(attachments),
     )
     # Automatic mail is capped per recipient: the last line of defence against responder loops.
     limited = automatic and capped
@@ -87,6 +90,7 @@ def send_ticket_mail(
             direction="out",
             visibility="public",
             kind=kind,
+            author_agent_id=author_agent_id,
             from_address=support,
             from_name=mail.from_name,
             to_addresses=list(mail.to),

@@ -73,6 +73,38 @@ def decide(
     keys: Sequence[bytes],
     now: datetime,
     reopen_window: timedelta,
+    staff: bool | None = None,
+) -> ThreadDecision:
+    """``staff``: True for a verified agent (any match attaches: staff mail never reopens a
+    ticket nor opens a linked one), False for anyone else (a note or agent address counts as
+    the plain reply address), None when the sender was not checked (the address decides)."""
+    decision = _decide(msg, lookup, keys, now, reopen_window, staff)
+    if staff and decision.ticket_id is None and decision.linked_ticket_id is not None:
+        return ThreadDecision(
+            "attach",
+            decision.linked_ticket_id,
+            decision.via,
+            f"{decision.reason}; staff mail attaches",
+            purpose=decision.purpose,
+        )
+    if staff and decision.action == "reopen":
+        return ThreadDecision(
+            "attach",
+            decision.ticket_id,
+            decision.via,
+            f"{decision.reason.rsplit('; reopens', 1)[0]}; staff mail does not reopen",
+            purpose=decision.purpose,
+        )
+    return decision
+
+
+def _decide(
+    msg: ThreadInput,
+    lookup: ThreadLookup,
+    keys: Sequence[bytes],
+    now: datetime,
+    reopen_window: timedelta,
+    staff: bool | None,
 ) -> ThreadDecision:
     # 1. signed reply address
     for rcpt in msg.recipients:
@@ -87,7 +119,7 @@ def decide(
                 f"sent to reply address {rcpt}",
                 now,
                 reopen_window,
-                token.purpose,
+                "reply" if staff is False else token.purpose,
             )
     # 2. In-Reply-To, then References newest first
     newest_first = tuple(reversed(msg.references))

@@ -75,3 +75,20 @@ def test_newline_in_subject_is_refused() -> None:
 def test_long_threads_keep_first_and_newest_references() -> None:
     chain = thread_references([f"m{i}@x" for i in range(40)], "parent@x")
     assert chain[0] == "m0@x" and chain[-1] == "parent@x" and len(chain) == 20
+
+
+def test_attachments_make_a_mixed_message_with_readable_names() -> None:
+    from postdesk.outbound.compose import OutgoingAttachment
+
+    files = (
+        OutgoingAttachment("Plan März.pdf", "application/pdf", b"%PDF-1.4 \x00\xff"),
+        OutgoingAttachment("photo.png", "image/png", b"\x89PNG\r\n"),
+    )
+    msg = parsed(build_message(mail(attachments=files, html="<p>Danke</p>"), NOW))
+    assert msg.get_content_type() == "multipart/mixed"
+    assert msg.get_body(("plain",)).get_content().startswith("Danke")
+    got = [
+        (p.get_filename(), p.get_content_type(), p.get_content()) for p in msg.iter_attachments()
+    ]
+    assert got == [(f.filename, f.content_type, f.data) for f in files]
+    assert msg["In-Reply-To"] == "<orig@client.example>"

@@ -1,0 +1,164 @@
+"""Apply an agent's mail commands to a ticket — all of them or, on any error, none.
+
+Every command is checked first (syntax, the workflow from the state each command leaves, the
+agent named by ``#assign``); only a clean set is applied, through ``store.changes`` so each
+change carries an audit entry with the agent as actor. A refused set answers the agent with
+``agent_command_error`` and sends nothing to the client.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from postdesk.inbound.agent_commands import (
+    CommandError,
+    ParsedCommands,
+    help_lines,
+    workflow_errors,
+)
+from postdesk.inbound.message import InboundMessage
+from postdesk.outbound.agent_notify import Notice, notify_agents
+from postdesk.outbound.render import Renderer
+from postdesk.outbound.ticket_mail import MailIdentity, send_ticket_mail
+from postdesk.store.changes import Change, assign, set_priority, set_status, set_type
+from postdesk.store.models import Agent, Ticket
+from postdesk.store.tickets import audit
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    errors: tuple[CommandError, ...]
+    assignee: Agent | None = None
+
+
+def plan_commands(session: Session, parsed: ParsedCommands, ticket: Ticket, agent: Agent) -> Plan:
+    errors = [*parsed.errors, *workflow_errors(parsed.commands, ticket.type, ticket.status)]
+    assignee: Agent | None = None
+    command = parsed.get("assign")
+    if command is not None:
+        assignee, problem = _find_agent(session, command.arg, agent)
+        if problem is not None:
+            errors.append(CommandError(command.line, problem))
+    return Plan(tuple(errors), assignee)
+
+
+def apply_commands(
+    session: Session,
+    parsed: ParsedCommands,
+    plan: Plan,
+    ticket: Ticket,
+    agent: Agent,
+    *,
+    ident: MailIdentity,
+    renderer: Renderer,
+    now: datetime,
+) -> list[str]:
+    """Apply a checked set in the order written; returns one line per change for the log."""
+    actor = agent.email
+    done: list[str] = []
+    for command in parsed.commands:
+        change: Change | None = None
+        if command.name == "status":
+            change = set_status(
+                session, ticket, command.arg, actor=actor, now=now, detail="by mail"
+            )
+        elif command.name == "priority":
+            change = set_priority(session, ticket, command.arg, actor=actor, now=now)
+        elif command.name == "type":
+            change = set_type(session, ticket, command.arg, actor=actor, now=now)
+        elif command.name == "assign":
+            change = assign(session, ticket, plan.assignee, actor=actor, now=now, detail="by mail")
+        elif command.name == "escalate":
+            _escalate(session, ticket, agent, command.arg, ident=ident, renderer=renderer, now=now)
+            done.append("escalated")
+        if change is not None:
+            done.append(f"{change.field}: {change.old} -> {change.new}")
+    return done
+
+
+def refuse(
+    session: Session,
+    ticket: Ticket,
+    agent: Agent,
+    inbound: InboundMessage,
+    errors: tuple[CommandError, ...],
+    *,
+    ident: MailIdentity,
+    renderer: Renderer,
+    now: datetime,
+) -> str:
+    """Answer the agent with what was wrong; nothing changes and nothing reaches the client."""
+    lines = "; ".join(f"{e.line}: {e.reason}" for e in errors)
+    audit(session, ticket.id, agent.email, "agent_command_refused", detail=lines[:2000], at=now)
+    send_ticket_mail(
+        session,
+        ident=ident,
+        renderer=renderer,
+        ticket=ticket,
+        template="agent_command_error",
+        kind="agent_command_error",
+        to=[agent.email],
+        context={"agent": agent, "errors": errors, "commands": help_lines()},
+        now=now,
+        parent_message_id=inbound.message_id.lower(),
+        parent_references=[r.lower() for r in inbound.references],
+        reply_purpose="agent",
+        capped=False,
+        record=False,
+    )
+    return f"commands refused: {lines}"
+
+
+def _find_agent(session: Session, value: str, me: Agent) -> tuple[Agent | None, str | None]:
+    wanted = value.strip().strip("<>").lower()
+    if wanted == "me":
+        return me, None
+    if wanted in ("nobody", "none"):
+        return None, None
+    found = list(
+        session.scalars(
+            select(Agent).where(
+                Agent.active.is_(True),
+                or_(Agent.email == wanted, func.lower(Agent.name) == wanted),
+            )
+        )
+    )
+    if len(found) == 1:
+        return found[0], None
+    if not found:
+        return None, f"no active agent {value!r} (give an agent's email or name, or 'me')"
+    return None, f"{value!r} names {len(found)} agents; give the email address"
+
+
+def _escalate(
+    session: Session,
+    ticket: Ticket,
+    agent: Agent,
+    reason: str,
+    *,
+    ident: MailIdentity,
+    renderer: Renderer,
+    now: datetime,
+) -> None:
+    # The rules branch owns escalation tickets; until then an escalation is recorded and the
+    # managers are told.
+    audit(session, ticket.id, agent.email, "escalated", detail=reason or "by mail", at=now)
+    managers = session.scalars(
+        select(Agent).where(Agent.active.is_(True), Agent.role.in_(("manager", "admin")))
+    )
+    summary = f"{agent.name or agent.email} escalated the ticket" + (
+        f": {reason}" if reason else ""
+    )
+    notify_agents(
+        session,
+        ident=ident,
+        renderer=renderer,
+        ticket=ticket,
+        agents=managers,
+        notice=Notice("escalated", summary, actor=agent.email),
+        now=now,
+    )

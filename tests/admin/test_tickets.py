@@ -71,7 +71,7 @@ def test_reply_goes_to_the_requester_and_note_stays_internal(app: App, client: T
     with app.db.sessions() as s:
         [row] = s.scalars(select(OutboxItem).where(OutboxItem.id.not_in(before))).all()
         assert row.recipients == ["ana@client.example", "cc@client.example"]
-        assert row.automatic is False and row.kind == "reply"
+        assert row.automatic is False and row.kind == "agent_reply"
         assert b"We are on it." in row.raw
         sent = s.scalar(select(Message).where(Message.message_id == row.message_id))
         assert sent is not None and sent.author_agent_id == agent_id

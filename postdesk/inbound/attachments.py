@@ -14,17 +14,19 @@ from __future__ import annotations
 import binascii
 import mimetypes
 import re
+import unicodedata
 from collections.abc import Iterator
 from email.message import Message
 from pathlib import PurePosixPath, PureWindowsPath
 
 from postdesk.contracts import BlobStore
-from postdesk.inbound.decode import decode_words
+from postdesk.inbound.decode import decode_words, text_from_header
 from postdesk.inbound.message import AttachmentRef
 
 _CHUNK = 1 << 20
 _NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/]")
-_UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\]")
+_UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f-\x9f/\\]")
+MAX_NAME_CHARS = 255  # the column's width, and what file systems allow
 TNEF_TYPES = {"application/ms-tnef", "application/vnd.ms-tnef"}
 
 
@@ -161,9 +163,30 @@ def content_id(part: Message) -> str | None:
 
 
 def safe_filename(name: str) -> str:
-    """The last path component, without control characters; never empty when input isn't."""
+    """The last path component, without control or bidi-format characters (which disguise
+    ``invoice\u202efdp.exe`` as ``invoiceexe.pdf``), at most 255 characters, extension kept."""
     name = PureWindowsPath(PurePosixPath(name).name).name
-    return _UNSAFE_NAME.sub("_", name).strip().strip(".") or ""
+    name = _UNSAFE_NAME.sub("_", name)
+    name = "".join("_" if unicodedata.category(ch) in ("Cf", "Cs") else ch for ch in name)
+    name = name.strip().strip(".")
+    if len(name) > MAX_NAME_CHARS:
+        stem, dot, ext = name.rpartition(".")
+        ext = dot + ext if dot and len(ext) <= 16 else ""
+        name = (stem if ext else name)[: MAX_NAME_CHARS - len(ext)] + ext
+    return name
+
+
+def _raw_8bit_filename(part: Message) -> str | None:
+    """A name sent as raw 8-bit bytes (UTF-8 or cp1252), which compat32 turns into U+FFFD."""
+    probe = Message()
+    for key, value in part.raw_items():
+        if key.lower() in ("content-disposition", "content-type"):
+            probe[key] = text_from_header(str(value))
+    try:
+        name = probe.get_filename() or probe.get_param("name")
+    except Exception:
+        return None
+    return name if isinstance(name, str) else None
 
 
 def part_filename(part: Message, content_type: str, index: int) -> str:
@@ -174,6 +197,8 @@ def part_filename(part: Message, content_type: str, index: int) -> str:
         raw = None
     if isinstance(raw, tuple):  # an RFC 2231 value the stdlib could not collapse
         raw = raw[2]
+    if raw and "\ufffd" in raw:
+        raw = _raw_8bit_filename(part) or raw
     name = safe_filename(decode_words(str(raw))) if raw else ""
     if name:
         return name

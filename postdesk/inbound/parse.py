@@ -20,7 +20,7 @@ from email.policy import compat32
 from postdesk.contracts import BlobStore
 from postdesk.gateway.receive import synthetic_message_id
 from postdesk.inbound.attachments import AttachmentSink, content_id, safe_filename
-from postdesk.inbound.decode import decode_bytes, header_text
+from postdesk.inbound.decode import decode_bytes, header_text, strip_controls
 from postdesk.inbound.header_fields import addresses, first_message_id, message_ids, parse_date
 from postdesk.inbound.html import html_to_text, sanitize
 from postdesk.inbound.message import AttachmentRef, InboundMessage
@@ -63,6 +63,7 @@ def parse_message(
 
     text = "\n\n".join(t for t in bodies.plain if t.strip())
     html_src = "\n".join(bodies.html) if bodies.html else sink.tnef_html
+    html_src = strip_controls(html_src) if html_src is not None else None
     html = sanitize(html_src) if html_src is not None else None
     if not text.strip() and html_src:
         text = html_to_text(html_src)
@@ -179,7 +180,7 @@ def _text_of(part: Message) -> str:
         charset = value if isinstance(value, str) else None
     except Exception:
         charset = None
-    return decode_bytes(data, charset).replace("\r\n", "\n")
+    return strip_controls(decode_bytes(data, charset).replace("\r\n", "\n"))
 
 
 def _content_type(part: Message) -> str:

@@ -13,9 +13,9 @@ from postdesk.gateway.cli_context import Context, pass_ctx
 from postdesk.gateway.cli_mailbox import mailbox
 from postdesk.gateway.cli_views import inbox, outbox, sink, tickets
 
+EX_DATAERR = 65  # sysexits.h: a permanent failure; the MTA bounces with our stderr text
 EX_TEMPFAIL = 75  # sysexits.h: the MTA keeps the message and tries again later
-
-
+_READ_CHUNK = 1 << 20
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -57,14 +57,26 @@ def serve(c: Context) -> None:
 @click.option("--recipient", "-r", multiple=True, help="Envelope recipient (repeatable).")
 @pass_ctx
 def ingest(c: Context, sender: str, recipient: tuple[str, ...]) -> None:
-    """Read one message on stdin (for an MTA pipe). Exit 0 when stored, 75 to have it retried."""
+    """Read one message on stdin (for an MTA pipe). Exit 0 when stored, 75 to have it retried,
+    65 (bounce) when it is empty or larger than POSTDESK_SMTP_MAX_MESSAGE_BYTES."""
     from postdesk.contracts import TemporaryFailure
     from postdesk.inbound.message import Envelope
 
-    raw = sys.stdin.buffer.read()
+    limit = c.settings.smtp_max_message_bytes
+    raw = sys.stdin.buffer.read(limit + 1)
+    if len(raw) > limit:
+        # Read the rest without keeping it: an MTA that meets a closed pipe may report a
+        # write error instead of our answer.
+        size = len(raw) + _drain(sys.stdin.buffer)
+        click.echo(
+            f"postdesk ingest: 5.3.4 message too big: {size} bytes, the limit is {limit} "
+            "(POSTDESK_SMTP_MAX_MESSAGE_BYTES)",
+            err=True,
+        )
+        sys.exit(EX_DATAERR)
     if not raw.strip():
         click.echo("postdesk ingest: empty message on stdin", err=True)
-        sys.exit(65)  # EX_DATAERR: retrying will not help
+        sys.exit(EX_DATAERR)  # retrying will not help
     rcpts = tuple(r.lower() for r in recipient) or tuple(c.settings.support_addresses[:1])
     envelope = Envelope(mail_from=sender, rcpt_to=rcpts, source="ingest")
     try:
@@ -84,6 +96,13 @@ def ingest(c: Context, sender: str, recipient: tuple[str, ...]) -> None:
             else ""
         )
     )
+
+
+def _drain(stream) -> int:  # type: ignore[no-untyped-def]
+    total = 0
+    while chunk := stream.read(_READ_CHUNK):
+        total += len(chunk)
+    return total
 
 
 @main.group()

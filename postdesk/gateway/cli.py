@@ -11,6 +11,7 @@ import click
 
 from postdesk.gateway.cli_context import Context, pass_ctx
 from postdesk.gateway.cli_mailbox import mailbox
+from postdesk.gateway.cli_suppressions import suppressions
 from postdesk.gateway.cli_views import inbox, outbox, sink, tickets
 
 EX_DATAERR = 65  # sysexits.h: a permanent failure; the MTA bounces with our stderr text
@@ -153,5 +154,5 @@ def settings(c: Context) -> None:
         click.echo(f"POSTDESK_{name.upper()}={shown}")
 
 
-for _group in (tickets, inbox, outbox, sink, mailbox):
+for _group in (tickets, inbox, outbox, sink, mailbox, suppressions):
     main.add_command(_group)

@@ -61,6 +61,7 @@ def ingest(c: Context, sender: str, recipient: tuple[str, ...]) -> None:
     """Read one message on stdin (for an MTA pipe). Exit 0 when stored, 75 to have it retried,
     65 (bounce) when it is empty or larger than POSTDESK_SMTP_MAX_MESSAGE_BYTES."""
     from postdesk.contracts import TemporaryFailure
+    from postdesk.gateway.accept import process_received
     from postdesk.inbound.message import Envelope
 
     limit = c.settings.smtp_max_message_bytes
@@ -75,13 +76,19 @@ def ingest(c: Context, sender: str, recipient: tuple[str, ...]) -> None:
             err=True,
         )
         sys.exit(EX_DATAERR)
-    if not raw.strip():
+    if raw.isspace() or not raw:
         click.echo("postdesk ingest: empty message on stdin", err=True)
         sys.exit(EX_DATAERR)  # retrying will not help
     rcpts = tuple(r.lower() for r in recipient) or tuple(c.settings.support_addresses[:1])
     envelope = Envelope(mail_from=sender, rcpt_to=rcpts, source="ingest")
     try:
-        accepted = c.app.accept(raw, envelope)
+        # App.accept, with our copy dropped once stored: the pipeline reads the blob back,
+        # so a big message is held once, not twice.
+        received = c.app.receive(raw, envelope)
+        del raw
+        accepted = process_received(
+            c.app.pipeline, received, defer_attempts=c.settings.smtp_defer_failed_attempts
+        )
     except TemporaryFailure as exc:
         click.echo(f"postdesk ingest: {exc}", err=True)
         sys.exit(EX_TEMPFAIL)

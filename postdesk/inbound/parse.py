@@ -23,6 +23,7 @@ from postdesk.inbound.attachments import AttachmentSink, content_id, safe_filena
 from postdesk.inbound.decode import decode_bytes, header_text, strip_controls
 from postdesk.inbound.header_fields import addresses, first_message_id, message_ids, parse_date
 from postdesk.inbound.html import html_to_text, sanitize
+from postdesk.inbound.large_parts import cut_large_runs
 from postdesk.inbound.message import AttachmentRef, InboundMessage
 from postdesk.inbound.reply_text import extract_new_text
 
@@ -46,11 +47,12 @@ def parse_message(
     raw: bytes, blobs: BlobStore, *, max_attachment_bytes: int | None = None
 ) -> InboundMessage:
     """Parse one received message. Raises ``ParseError`` only for bytes that are not mail."""
-    if not raw or not raw.strip():
+    if not raw or raw.isspace():  # (strip() would copy the whole message)
         raise ParseError("empty message")
     raw_sha256 = hashlib.sha256(raw).hexdigest()
+    cut = cut_large_runs(raw)
     try:
-        msg = BytesParser(policy=compat32).parsebytes(raw)
+        msg = BytesParser(policy=compat32).parsebytes(cut.data)
     except Exception as exc:  # compat32 is lenient; anything escaping it means garbage
         raise ParseError(f"unparseable: {type(exc).__name__}: {exc}") from exc
     headers = _decoded_headers(msg)
@@ -58,7 +60,7 @@ def parse_message(
         raise ParseError("no header fields and a binary body")
 
     bodies = _Bodies()
-    sink = AttachmentSink(blobs, max_attachment_bytes)
+    sink = AttachmentSink(blobs, max_attachment_bytes, cut)
     _walk(msg, bodies, sink, 0)
 
     text = "\n\n".join(t for t in bodies.plain if t.strip())
@@ -122,6 +124,7 @@ def _walk(part: Message, bodies: _Bodies, sink: AttachmentSink, depth: int) -> N
         part.get_param("filename", header="content-disposition") or part.get_param("name")
     )
     if ctype in _BODY_TYPES and disposition != "attachment" and not has_name:
+        sink.restore(part)
         body = _text_of(part)
         (bodies.plain if ctype == "text/plain" else bodies.html).append(body)
         return
@@ -132,6 +135,8 @@ def _walk(part: Message, bodies: _Bodies, sink: AttachmentSink, depth: int) -> N
 def _store_message_part(part: Message, ctype: str, sink: AttachmentSink, bodies: _Bodies) -> None:
     """A forwarded or returned message (or a DSN status block) kept whole as an attachment."""
     data = _serialised_body(part)
+    if data is not None and sink.cut is not None and sink.cut.spans:
+        data = sink.cut.restore_bytes(data, eol=b"\n")  # the generator's line ends
     if data is not None and not data.strip():
         return  # an empty status block (seen in Gmail DSNs) is not worth an attachment
     if data is None:

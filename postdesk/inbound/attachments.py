@@ -76,6 +76,15 @@ class AttachmentSink:
     def add_bytes(self, data: bytes, filename: str, content_type: str) -> None:
         self._add_bytes(data, filename, content_type, None, False)
 
+    def add_chunks(
+        self, chunks: Callable[[], Iterable[bytes]], filename: str, content_type: str
+    ) -> None:
+        """Store bytes given in slices (``chunks`` gives a fresh iterator on each call)."""
+        if self.max_bytes is not None and self._too_big(sum(map(len, chunks())), filename):
+            return
+        sha, size = self.blobs.put_stream(chunks())
+        self.refs.append(AttachmentRef(filename, content_type, size, sha, None, False))
+
     def _too_big(self, size: int, filename: str) -> bool:
         if self.max_bytes is not None and size > self.max_bytes:
             self.defects.append(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from email.generator import BytesGenerator
 from email.message import Message
@@ -135,20 +136,23 @@ def _walk(part: Message, bodies: _Bodies, sink: AttachmentSink, depth: int) -> N
 def _store_message_part(part: Message, ctype: str, sink: AttachmentSink, bodies: _Bodies) -> None:
     """A forwarded or returned message (or a DSN status block) kept whole as an attachment."""
     data = _serialised_body(part)
-    if data is not None and sink.cut is not None and sink.cut.spans:
-        data = sink.cut.restore_bytes(data, eol=b"\n")  # the generator's line ends
     if data is not None and not data.strip():
         return  # an empty status block (seen in Gmail DSNs) is not worth an attachment
     if data is None:
         bodies.defects.append(f"a {ctype} part could not be re-serialised and was skipped")
         return
+    body, cut = data, sink.cut
+
+    def chunks() -> Iterable[bytes]:
+        # Long runs go back in by slices, with the generator's line ends.
+        return cut.restored_chunks(body, b"\n") if cut is not None and cut.spans else [body]
+
     if ctype in _MESSAGE_TYPES:
         inner = part.get_payload(0) if part.is_multipart() else None
         subject = header_text(_get(inner, "Subject") or "") if isinstance(inner, Message) else ""
-        name = _eml_name(subject, len(sink.refs) + 1)
-        sink.add_bytes(data, name, "message/rfc822")
+        sink.add_chunks(chunks, _eml_name(subject, len(sink.refs) + 1), "message/rfc822")
     else:
-        sink.add_bytes(data, f"{ctype.split('/', 1)[1]}.txt", ctype)
+        sink.add_chunks(chunks, f"{ctype.split('/', 1)[1]}.txt", ctype)
 
 
 def _eml_name(subject: str, index: int) -> str:

@@ -104,3 +104,40 @@ def test_acceptance_corpus_parses_the_same_when_cut(
     whole = parse_message(raw, blobs)
     monkeypatch.setattr(large_parts, "MIN_RUN", 8)
     assert _summary(parse_message(raw, blobs)) == _summary(whole)
+
+
+def test_bounce_returning_a_big_attachment_classifies_the_same(
+    blobs: FileBlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from postdesk.inbound.classify import classify
+
+    original = mime_message(
+        std("Your documents", "pd.1.abc@example.com", frm="support@example.com"),
+        *multipart("mixed", [text_part("Attached."),
+                             binary_part(os.urandom(1_500_000), "application/pdf",
+                                         'filename="big.pdf"')], "o1"),
+    )  # fmt: skip
+    status = (
+        b"Reporting-MTA: dns; mx.client.example\r\n\r\nFinal-Recipient: rfc822; gone@client.example"
+        b"\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+    )
+    ctype, body = multipart(
+        "report",
+        [
+            text_part("Your message could not be delivered to gone@client.example."),
+            ([("Content-Type", "message/delivery-status")], status),
+            ([("Content-Type", "message/rfc822")], original),
+        ],
+        "r1",
+        "; report-type=delivery-status",
+    )
+    raw = mime_message(std("Undelivered Mail", "dsn@mx.example", frm="MAILER-DAEMON@mx.example"),
+                       ctype, body)  # fmt: skip
+    assert large_parts.cut_large_runs(raw, large_parts.MIN_RUN * 4).spans
+    msg = parse_message(raw, blobs)
+    cut = classify(msg, raw, envelope_from="", keys=[b"k"])
+    monkeypatch.setattr(large_parts, "MIN_RUN", 10**12)
+    assert classify(msg, raw, envelope_from="", keys=[b"k"]) == cut
+    assert cut.kind == "bounce" and cut.bounce is not None
+    assert cut.bounce.original_message_id == "pd.1.abc@example.com"
+    assert [r.address for r in cut.bounce.recipients] == ["gone@client.example"]

@@ -41,30 +41,48 @@ def main() -> None:
     server = Dovecot(root, free_port(), binary)
     server.start()
     try:
-        corpus = [m.replace(b"support@bench.example", b"support@example.com")
-                  for m in generate(args.messages)]
+        corpus = [
+            m.replace(b"support@bench.example", b"support@example.com")
+            for m in generate(args.messages)
+        ]
         append(server, server.user, corpus)
         with tempfile.TemporaryDirectory() as tmp:
-            app = App(Settings(data_dir=Path(tmp), support_addresses=["support@example.com"],
-                               secret_key="bench"))
+            app = App(
+                Settings(
+                    data_dir=Path(tmp),
+                    support_addresses=["support@example.com"],
+                    secret_key="bench",
+                )
+            )
             migrate.upgrade(app.db)
-            cfg = MailboxConfig(name="bench", host=server.host, port=server.port,
-                                security="none", username=server.user, password=server.password,
-                                support_address="support@example.com", batch_size=args.batch)
+            cfg = MailboxConfig(
+                name="bench",
+                host=server.host,
+                port=server.port,
+                security="none",
+                username=server.user,
+                password=server.password,
+                support_address="support@example.com",
+                batch_size=args.batch,
+            )
             worker = MailboxWorker(cfg, app.db, app.blobs)
             client = connect(cfg)
             start = time.perf_counter()
             counts = worker.sync(client)
             seconds = time.perf_counter() - start
             client.logout()
-            print(f"drained {counts.new} new messages in {seconds:.2f} s: "
-                  f"{counts.new / seconds:.0f} msg/s (batch {args.batch}, SQLite)")
+            print(
+                f"drained {counts.new} new messages in {seconds:.2f} s: "
+                f"{counts.new / seconds:.0f} msg/s (batch {args.batch}, SQLite)"
+            )
             if args.process:
                 start = time.perf_counter()
                 results = app.pipeline.process_pending(limit=args.messages)
                 seconds = time.perf_counter() - start
-                print(f"processed {len(results)} into tickets in {seconds:.2f} s: "
-                      f"{len(results) / seconds:.0f} msg/s")
+                print(
+                    f"processed {len(results)} into tickets in {seconds:.2f} s: "
+                    f"{len(results) / seconds:.0f} msg/s"
+                )
             app.close()
     finally:
         server.stop()

@@ -75,10 +75,14 @@ def run(processes: int, corpus: list[bytes], clients: int, admin_url: str) -> fl
         ports = [free_port() for _ in range(processes)]
         try:
             for port in ports:
-                procs.append(subprocess.Popen(
-                    [*cmd, "serve"], env=env | {"POSTDESK_SMTP_PORT": str(port)},
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                ))
+                procs.append(
+                    subprocess.Popen(
+                        [*cmd, "serve"],
+                        env=env | {"POSTDESK_SMTP_PORT": str(port)},
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
+                )
             for port, proc in zip(ports, procs, strict=True):
                 wait_listening(port, proc)
             elapsed = blast(ports, corpus, clients)

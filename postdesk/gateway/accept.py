@@ -44,4 +44,3 @@ def process_received(
             f"message stored as inbox #{inbox_id} but processing failed; please try again later"
         )
     return Accepted(received, result)
-

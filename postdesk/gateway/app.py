@@ -13,6 +13,7 @@ from postdesk.gateway.settings import Settings
 from postdesk.inbound.message import Envelope
 from postdesk.outbound.render import Renderer
 from postdesk.rules.builtin import builtin_rules
+from postdesk.rules.suggest import SuggestConfig
 from postdesk.store.blobs import FileBlobStore
 from postdesk.store.db import Database
 
@@ -27,7 +28,13 @@ class App:
         self.db = Database(settings.resolved_database_url)
         self.blobs = FileBlobStore(settings.blob_dir)
         self.renderer = Renderer()
-        self.rules = builtin_rules()
+        self.rules = builtin_rules(
+            SuggestConfig(
+                enabled=settings.kb_suggest,
+                threshold=settings.kb_suggest_threshold,
+                limit=settings.kb_suggest_max,
+            )
+        )
         self.pipeline = Pipeline(
             self.db, self.blobs, settings, renderer=self.renderer, rules=self.rules, clock=clock
         )

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 from pathlib import Path
 
 import click
 
 from postdesk.gateway.cli_context import Context, pass_ctx
+from postdesk.gateway.cli_kb import kb
 from postdesk.gateway.cli_mailbox import mailbox
 from postdesk.gateway.cli_suppressions import suppressions
 from postdesk.gateway.cli_views import inbox, outbox, sink, tickets
+from postdesk.gateway.logs import configure_logging
 
 EX_DATAERR = 65  # sysexits.h: a permanent failure; the MTA bounces with our stderr text
 EX_TEMPFAIL = 75  # sysexits.h: the MTA keeps the message and tries again later
@@ -30,13 +31,8 @@ _READ_CHUNK = 1 << 20
 @click.pass_context
 def main(ctx: click.Context, config: Path | None, verbose: bool) -> None:
     """postdesk: an email-first ticketing gateway."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # aiosmtpd logs every SMTP command at INFO; keep that for --verbose.
-    logging.getLogger("mail.log").setLevel(logging.DEBUG if verbose else logging.WARNING)
-    ctx.obj = Context(config)
+    configure_logging(verbose=verbose)  # JSON lines once the settings ask for them
+    ctx.obj = Context(config, verbose=verbose)
 
 
 @main.command()
@@ -161,5 +157,5 @@ def settings(c: Context) -> None:
         click.echo(f"POSTDESK_{name.upper()}={shown}")
 
 
-for _group in (tickets, inbox, outbox, sink, mailbox, suppressions):
+for _group in (tickets, inbox, outbox, sink, mailbox, kb, suppressions):
     main.add_command(_group)

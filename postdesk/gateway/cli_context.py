@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from postdesk.gateway.logs import configure_logging
 from postdesk.gateway.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -16,8 +17,9 @@ if TYPE_CHECKING:
 class Context:
     """Settings and the app, built on first use so ``--help`` needs neither."""
 
-    def __init__(self, config: Path | None) -> None:
+    def __init__(self, config: Path | None, *, verbose: bool = False) -> None:
         self.config = config
+        self.verbose = verbose
         self._settings: Settings | None = None
         self._app: App | None = None
 
@@ -25,6 +27,8 @@ class Context:
     def settings(self) -> Settings:
         if self._settings is None:
             self._settings = load_settings(self.config)
+            if self._settings.log_json:
+                configure_logging(json=True, verbose=self.verbose)
         return self._settings
 
     @property

@@ -33,8 +33,9 @@ class _Ctx:
     def mailboxes(self) -> list[MailboxConfig]:
         path = self.mailboxes_file or getattr(self.settings, "mailboxes_file", None)
         if path is None:
-            raise click.UsageError("no mailboxes file: pass --mailboxes or set "
-                                   "POSTDESK_MAILBOXES_FILE")
+            raise click.UsageError(
+                "no mailboxes file: pass --mailboxes or set POSTDESK_MAILBOXES_FILE"
+            )
         try:
             return load_mailboxes(Path(path))
         except (OSError, ValueError) as exc:
@@ -52,10 +53,19 @@ class _Ctx:
 
 
 @click.group("mailbox")
-@click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False),
-              help="env-style settings file (when not given by the main command)")
-@click.option("--mailboxes", "mailboxes_file", envvar="POSTDESK_MAILBOXES_FILE",
-              type=click.Path(path_type=Path, dir_okay=False), help="YAML list of mailboxes")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="env-style settings file (when not given by the main command)",
+)
+@click.option(
+    "--mailboxes",
+    "mailboxes_file",
+    envvar="POSTDESK_MAILBOXES_FILE",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="YAML list of mailboxes",
+)
 @click.pass_context
 def mailbox(ctx: click.Context, config_file: Path | None, mailboxes_file: Path | None) -> None:
     """IMAP mailboxes: test a connection, drain a mailbox, show status."""
@@ -82,8 +92,10 @@ def test_mailbox(obj: _Ctx, name: str) -> None:
         click.echo(f"folder: {cfg.folder}")
         click.echo(f"UIDVALIDITY: {info.get(b'UIDVALIDITY')}  UIDNEXT: {info.get(b'UIDNEXT')}")
         click.echo(f"messages: {info.get(b'EXISTS')}")
-        click.echo(f"IDLE: {'yes' if b'IDLE' in client.capabilities() and cfg.idle else 'no'}"
-                   f"  MOVE: {'yes' if client.has_capability('MOVE') else 'no'}")
+        click.echo(
+            f"IDLE: {'yes' if b'IDLE' in client.capabilities() and cfg.idle else 'no'}"
+            f"  MOVE: {'yes' if client.has_capability('MOVE') else 'no'}"
+        )
         if cfg.after_ingest == "move" and cfg.move_to:
             state = "exists" if client.folder_exists(cfg.move_to) else "missing (will be created)"
             click.echo(f"move_to: {cfg.move_to} {state}")
@@ -97,8 +109,11 @@ def test_mailbox(obj: _Ctx, name: str) -> None:
 @mailbox.command("sync")
 @click.argument("name")
 @click.option("--once", is_flag=True, help="drain what is there and exit (else keep running)")
-@click.option("--process/--no-process", default=True,
-              help="run the ingest pipeline on new messages after the drain")
+@click.option(
+    "--process/--no-process",
+    default=True,
+    help="run the ingest pipeline on new messages after the drain",
+)
 @click.pass_obj
 def sync_mailbox(obj: _Ctx, name: str, once: bool, process: bool) -> None:
     """Ingest new mail from one mailbox, with a progress bar."""
@@ -117,8 +132,10 @@ def sync_mailbox(obj: _Ctx, name: str, once: bool, process: bool) -> None:
         else:
             _run_until_interrupted(worker)
         c = worker.counts
-        click.echo(f"new {c.new}, duplicate {c.duplicate}, redelivery {c.redelivery}, "
-                   f"quarantined {c.quarantined}")
+        click.echo(
+            f"new {c.new}, duplicate {c.duplicate}, redelivery {c.redelivery}, "
+            f"quarantined {c.quarantined}"
+        )
     finally:
         db.dispose()
     if process and new_ids:
@@ -131,8 +148,11 @@ def _drain_once(worker: MailboxWorker) -> None:
 
         def progress(done: int, pending: int) -> None:
             if not bars:
-                bars.append(stack.enter_context(
-                    click.progressbar(length=pending, label=f"{worker.cfg.name}")))
+                bars.append(
+                    stack.enter_context(
+                        click.progressbar(length=pending, label=f"{worker.cfg.name}")
+                    )
+                )
             bars[0].update(done)
 
         client = None
@@ -185,12 +205,25 @@ def status(obj: _Ctx, as_json: bool) -> None:
             rows = {row["name"]: row for row in mailbox_statuses(session)}
     finally:
         db.dispose()
-    configured = [] if obj.mailboxes_file is None and not getattr(
-        obj.settings, "mailboxes_file", None) else [m.name for m in obj.mailboxes()]
+    configured = (
+        []
+        if obj.mailboxes_file is None and not getattr(obj.settings, "mailboxes_file", None)
+        else [m.name for m in obj.mailboxes()]
+    )
     for name in configured:
-        rows.setdefault(name, {"name": name, "connected": False, "last_sync_at": None,
-                               "last_error": None, "backlog": None, "last_uid": 0,
-                               "uidvalidity": None, "updated_at": None})
+        rows.setdefault(
+            name,
+            {
+                "name": name,
+                "connected": False,
+                "last_sync_at": None,
+                "last_error": None,
+                "backlog": None,
+                "last_uid": 0,
+                "uidvalidity": None,
+                "updated_at": None,
+            },
+        )
     if as_json:
         click.echo(json.dumps(sorted(rows.values(), key=lambda r: r["name"]), indent=2))
         return
@@ -199,7 +232,9 @@ def status(obj: _Ctx, as_json: bool) -> None:
         return
     for row in sorted(rows.values(), key=lambda r: r["name"]):
         state = "connected" if row["connected"] else "disconnected"
-        click.echo(f"{row['name']}: {state}, last sync {row['last_sync_at'] or 'never'}, "
-                   f"backlog {row['backlog'] if row['backlog'] is not None else '?'}, "
-                   f"last UID {row['last_uid']}"
-                   + (f", error: {row['last_error']}" if row["last_error"] else ""))
+        click.echo(
+            f"{row['name']}: {state}, last sync {row['last_sync_at'] or 'never'}, "
+            f"backlog {row['backlog'] if row['backlog'] is not None else '?'}, "
+            f"last UID {row['last_uid']}"
+            + (f", error: {row['last_error']}" if row["last_error"] else "")
+        )

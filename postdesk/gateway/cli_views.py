@@ -8,7 +8,8 @@ from sqlalchemy import select
 from postdesk.gateway.cli_context import Context, pass_ctx
 from postdesk.store.enums import InboxState, OutboxState
 from postdesk.store.models import AuditEntry, InboxItem, OutboxItem, Ticket
-from postdesk.store.tickets import thread_messages
+from postdesk.store.tickets import agent_by_email, thread_messages
+from postdesk.store.views import VIEWS, view_query
 
 
 def _when(value) -> str:  # type: ignore[no-untyped-def]
@@ -21,15 +22,32 @@ def tickets() -> None:
 
 
 @tickets.command("list")
+@click.option(
+    "--view",
+    type=click.Choice(list(VIEWS)),
+    default="all",
+    show_default=True,
+    help="A queue: all, mine, open (waiting for an agent), waiting (for the client), ...",
+)
+@click.option("--agent", help="Whose view for mine / other_open (an agent's address).")
 @click.option("--status", help="Only tickets in this status (new, open, pending, ...).")
 @click.option("--limit", default=50, show_default=True)
 @pass_ctx
-def tickets_list(c: Context, status: str | None, limit: int) -> None:
-    """The newest tickets first."""
+def tickets_list(c: Context, view: str, agent: str | None, status: str | None, limit: int) -> None:
+    """A view's tickets, most recently updated first."""
     with c.app.db.sessions() as session:
-        query = select(Ticket).order_by(Ticket.id.desc()).limit(limit)
+        agent_id = None
+        if agent:
+            found = agent_by_email(session, agent)
+            if found is None:
+                raise click.ClickException(f"no active agent {agent}")
+            agent_id = found.id
+        elif view == "mine":
+            raise click.ClickException("--view mine needs --agent ADDRESS")
+        query = view_query(view, agent_id)
         if status:
             query = query.where(Ticket.status == status)
+        query = query.order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(limit)
         rows = list(session.scalars(query))
         if not rows:
             click.echo("no tickets")

@@ -16,6 +16,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from structlog.contextvars import bind_contextvars, bound_contextvars
 
 from postdesk.clock import Clock, utcnow
 from postdesk.contracts import BlobStore
@@ -75,6 +76,15 @@ class Pipeline:
         self.ident = MailIdentity(settings.support_name, self.keys[0], settings.portal_url, limits)
 
     def process(self, inbox_id: int) -> ProcessResult:
+        # Every log line while this message is worked on names it (see gateway/logs.py).
+        with bound_contextvars(inbox=inbox_id, message_id=None, ticket=None):
+            result = self._process(inbox_id)
+            if result.state != "skipped":
+                bind_contextvars(ticket=result.ticket_id)
+                log.info("inbox %s %s: %s %s", inbox_id, result.state, result.action, result.reason)
+            return result
+
+    def _process(self, inbox_id: int) -> ProcessResult:
         with self.db.sessions() as session:
             row = session.get(InboxItem, inbox_id)
             if row is None or row.state not in RETRYABLE:
@@ -83,6 +93,7 @@ class Pipeline:
         try:
             raw = self.blobs.get(content_hash)
             inbound = parse_message(raw, self.blobs)
+            bind_contextvars(message_id=inbound.message_id)
             verdict = classify(inbound, raw, envelope_from=envelope_from, keys=self.keys)
             del raw
             with self.db.transaction() as session:

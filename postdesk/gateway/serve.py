@@ -82,8 +82,12 @@ class Gateway:
             if result.outcome == "new":
                 loop.call_soon_threadsafe(ingest.submit, result.inbox_id)
 
-        self.imap = MailboxSupervisor(load_mailboxes(self.app.settings.mailboxes_file),
-                                      self.app.db, self.app.blobs, on_received=on_received)
+        self.imap = MailboxSupervisor(
+            load_mailboxes(self.app.settings.mailboxes_file),
+            self.app.db,
+            self.app.blobs,
+            on_received=on_received,
+        )
         self.imap.start()
 
     async def _receive(self, raw: bytes, envelope: Envelope) -> None:

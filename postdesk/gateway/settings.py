@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     )
     smtp_reuse_port: bool = Field(False, description="SO_REUSEPORT: processes share the port")
     portal_url: str = Field("http://127.0.0.1:8080", description="base of links in emails")
+    kb_suggest: bool = Field(True, description="suggest KB articles in the acknowledgement")
+    kb_suggest_threshold: float = Field(
+        0.1, description="minimum relevance (0..1) of a suggested KB article"
+    )
+    kb_suggest_max: int = Field(3, description="at most this many KB articles in an ack")
     log_json: bool = Field(False, description="JSON log lines (structlog) instead of console")
 
     @field_validator("support_addresses", "smtp_trusted_networks", mode="before")

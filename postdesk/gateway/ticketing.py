@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from postdesk.inbound.message import InboundMessage
 from postdesk.rules.engine import Event
+from postdesk.store.changes import set_status
 from postdesk.store.enums import Status
 from postdesk.store.models import Attachment, InboxItem, Message, Ticket
 from postdesk.store.tickets import add_participants, audit, contact_for
@@ -51,12 +52,20 @@ def open_or_attach(
     ticket = session.get(Ticket, decision.ticket_id, with_for_update={"of": Ticket})
     assert ticket is not None, "threading named a ticket that does not exist"
     events = [Event("message.received", ticket.id)]
+    actor = msg.from_addr.email if msg.from_addr else "system"
     if decision.action == "reopen":
-        _set_status(session, ticket, Status.OPEN, now, detail="client replied to a resolved ticket")
-        ticket.resolved_at = None
+        set_status(
+            session,
+            ticket,
+            Status.OPEN,
+            actor=actor,
+            now=now,
+            detail="client replied to a resolved ticket",
+        )
         events.insert(0, Event("ticket.reopened", ticket.id))
-    elif ticket.status == Status.PENDING:
-        _set_status(session, ticket, Status.OPEN, now, detail="client replied")
+    elif ticket.status == Status.PENDING and decision.purpose == "reply":
+        # A client's answer puts the ticket back in the agents' queue.
+        set_status(session, ticket, Status.OPEN, actor=actor, now=now, detail="client replied")
     ticket.updated_at = now
     return ticket, events
 
@@ -94,31 +103,6 @@ def _open_ticket(
         at=now,
     )
     return ticket, [Event("ticket.created", ticket.id)]
-
-
-def _set_status(
-    session: Session,
-    ticket: Ticket,
-    status: Status,
-    now: datetime,
-    *,
-    detail: str,
-    actor: str = "system",
-) -> None:
-    if ticket.status == status:
-        return
-    audit(
-        session,
-        ticket.id,
-        actor,
-        "status",
-        field="status",
-        old=ticket.status,
-        new=status,
-        detail=detail,
-        at=now,
-    )
-    ticket.status = status
 
 
 def store_message(

@@ -62,7 +62,11 @@ class GatewayHandler:
         self.trusted = [ipaddress.ip_network(n, strict=False) for n in trusted_networks]
 
     async def handle_RCPT(
-        self, server: SMTP, session: SmtpSession, envelope: SmtpEnvelope, address: str,
+        self,
+        server: SMTP,
+        session: SmtpSession,
+        envelope: SmtpEnvelope,
+        address: str,
         rcpt_options: list[str],
     ) -> str:
         if not is_served(address, self.support_addresses):
@@ -87,8 +91,10 @@ class GatewayHandler:
             return self._reply(f"451 4.3.0 {exc}", len(envelope.rcpt_tos))
         except Exception:
             log.exception("durable receive failed; answering 451")
-            return self._reply("451 4.3.0 Temporary failure storing the message, try again later",
-                               len(envelope.rcpt_tos))
+            return self._reply(
+                "451 4.3.0 Temporary failure storing the message, try again later",
+                len(envelope.rcpt_tos),
+            )
         return self._reply("250 2.0.0 OK: queued", len(envelope.rcpt_tos))
 
     async def handle_exception(self, error: Exception) -> str:
@@ -126,7 +132,13 @@ async def start_server(
     cls = GatewayLMTP if handler.lmtp else GatewaySMTP
 
     def factory() -> SMTP:
-        return cls(handler, data_size_limit=data_size_limit, enable_SMTPUTF8=True,
-                   decode_data=False, ident="postdesk ESMTP", loop=loop)
+        return cls(
+            handler,
+            data_size_limit=data_size_limit,
+            enable_SMTPUTF8=True,
+            decode_data=False,
+            ident="postdesk ESMTP",
+            loop=loop,
+        )
 
     return await loop.create_server(factory, host=host, port=port, reuse_port=reuse_port or None)

@@ -47,7 +47,13 @@ def send_ticket_mail(
     automatic: bool = True,
     reply_purpose: Purpose = "reply",
     from_name: str | None = None,
+    capped: bool = True,
+    record: bool = True,
+    references_root: Sequence[str] = (),
 ) -> OutboxItem:
+    """Render ``template`` and enqueue it. ``capped``: automatic mail to these recipients counts
+    against the per-recipient cap (not for staff notifications). ``record``: the mail is part of
+    the client thread and stored as an outgoing message (not for staff notifications)."""
     support = ticket.support_address
     domain = support.rpartition("@")[2]
     base = {"ticket": ticket, "support_name": ident.support_name, "portal_url": ident.portal_url}
@@ -65,13 +71,14 @@ def send_ticket_mail(
         message_id=make_message_id(domain, ticket.id, ident.key),
         reply_to=reply_address(support, ticket.id, ident.key, reply_purpose),
         in_reply_to=parent_message_id,
-        references=thread_references(parent_references, parent_message_id),
+        references=thread_references([*references_root, *parent_references], parent_message_id),
         automatic=automatic,
     )
     # Automatic mail is capped per recipient: the last line of defence against responder loops.
-    capped = auto_reply_capped(session, mail.recipients, now, ident.limits) if automatic else {}
-    item = enqueue(session, mail, now, withheld=capped)
-    if item.state == OutboxState.SUPPRESSED:
+    limited = automatic and capped
+    withheld = auto_reply_capped(session, mail.recipients, now, ident.limits) if limited else {}
+    item = enqueue(session, mail, now, withheld=withheld)
+    if item.state == OutboxState.SUPPRESSED or not record:
         return item  # nothing goes out; the outbox row and the audit entry say why
     # The thread shows what we sent, next to what we received.
     session.add(

@@ -88,9 +88,12 @@ class RelayTransport:
             raise TemporaryFailure(f"relay {c.host}:{c.port} unreachable: {exc}") from exc
         if refused:
             # The others accepted it, so the message counts as sent; the refused ones are logged.
-            log.warning("relay refused some recipients of a sent message: %s",
-                        "; ".join(f"{rcpt}: {reply.code} {reply.message}"
-                                  for rcpt, reply in refused.items()))
+            log.warning(
+                "relay refused some recipients of a sent message: %s",
+                "; ".join(
+                    f"{rcpt}: {reply.code} {reply.message}" for rcpt, reply in refused.items()
+                ),
+            )
 
 
 class MaildirTransport:

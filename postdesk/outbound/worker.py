@@ -14,7 +14,8 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
+from structlog.contextvars import bound_contextvars
 
 from postdesk.clock import Clock, utcnow
 from postdesk.contracts import PermanentFailure, TemporaryFailure, Transport
@@ -34,7 +35,7 @@ def next_attempt(now: datetime, attempts: int, base_seconds: float) -> datetime:
     return now + min(delay, MAX_BACKOFF)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Claimed:
     id: int
     ticket_id: int | None
@@ -42,6 +43,8 @@ class Claimed:
     recipients: list[str]
     raw: bytes
     attempts: int
+    message_id: str = ""
+    lease: datetime | None = None  # the claimed_until we wrote; another value means taken over
 
 
 class OutboxWorker:
@@ -70,7 +73,7 @@ class OutboxWorker:
         wake = wake or asyncio.Event()
         while not stop.is_set():
             try:
-                sent = await self.run_once()
+                sent = await self.run_once(stop)
             except Exception:
                 log.exception("outbox pass failed")
                 sent = 0
@@ -84,12 +87,46 @@ class OutboxWorker:
             for waiter in waiters:
                 waiter.cancel()
 
-    async def run_once(self) -> int:
-        """Send what is due now; return how many rows were attempted."""
+    async def run_once(self, stop: asyncio.Event | None = None) -> int:
+        """Send what is due now; return how many rows were attempted.
+
+        When ``stop`` is set midway (SIGTERM), the rows not yet tried are released at once,
+        so another process sends them now instead of after the lease runs out."""
         claimed = await asyncio.to_thread(self._claim)
-        for item in claimed:
-            await self._deliver(item)
+        for done, item in enumerate(claimed):
+            if stop is not None and stop.is_set():
+                await asyncio.to_thread(self._release, [c.id for c in claimed[done:]])
+                return done
+            if await asyncio.to_thread(self._renew, item):
+                await self._deliver(item)
         return len(claimed)
+
+    def _renew(self, item: Claimed) -> bool:
+        """Extend our lease on ``item`` just before sending it; False when the lease ran out
+        meanwhile and another process claimed the row (it sends it: we must not as well)."""
+        renewed = self.clock() + self.lease
+        with self.db.transaction() as session:
+            result = session.execute(
+                update(OutboxItem)
+                .where(
+                    OutboxItem.id == item.id,
+                    OutboxItem.state == OutboxState.PENDING,
+                    OutboxItem.claimed_until == item.lease,
+                )
+                .values(claimed_until=renewed)
+            )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            log.info("outbox %s: claimed by another process meanwhile; not sending", item.id)
+            return False
+        item.lease = renewed
+        return True
+
+    def _release(self, ids: list[int]) -> None:
+        with self.db.transaction() as session:
+            for row in session.scalars(select(OutboxItem).where(OutboxItem.id.in_(ids))):
+                if row.state == OutboxState.PENDING:
+                    row.claimed_until = None
+        log.info("released %d claimed outbox rows on shutdown", len(ids))
 
     def _claim(self) -> list[Claimed]:
         now = self.clock()
@@ -107,14 +144,28 @@ class OutboxWorker:
             if self.db.is_postgres:
                 query = query.with_for_update(skip_locked=True)
             rows = list(session.scalars(query))
+            lease = now + self.lease
             for row in rows:
-                row.claimed_until = now + self.lease
+                row.claimed_until = lease
             return [
-                Claimed(r.id, r.ticket_id, r.mail_from, list(r.recipients), r.raw, r.attempts)
+                Claimed(
+                    r.id,
+                    r.ticket_id,
+                    r.mail_from,
+                    list(r.recipients),
+                    r.raw,
+                    r.attempts,
+                    r.message_id,
+                    lease,
+                )
                 for r in rows
             ]
 
     async def _deliver(self, item: Claimed) -> None:
+        with bound_contextvars(outbox=item.id, ticket=item.ticket_id, message_id=item.message_id):
+            await self._deliver_bound(item)
+
+    async def _deliver_bound(self, item: Claimed) -> None:
         error: str | None = None
         permanent = False
         try:
@@ -140,6 +191,7 @@ class OutboxWorker:
             row.attempts = item.attempts + 1
             if error is None:
                 row.state, row.sent_at, row.last_error = OutboxState.SENT, now, None
+                log.info("outbox %s sent: %s to %s", item.id, row.kind, ", ".join(row.recipients))
                 return
             row.last_error = error[:2000]
             if permanent or row.attempts >= self.max_attempts:

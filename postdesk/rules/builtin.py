@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from postdesk.rules.acknowledge import Acknowledge
 from postdesk.rules.engine import Rule
+from postdesk.rules.suggest import SuggestArticles, SuggestConfig
 
 
-def builtin_rules() -> list[Rule]:
-    return [Acknowledge()]
+def builtin_rules(kb: SuggestConfig | None = None) -> list[Rule]:
+    # Suggestions first: the acknowledgement lists the articles they found.
+    return [SuggestArticles(kb or SuggestConfig()), Acknowledge()]

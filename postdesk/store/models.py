@@ -123,9 +123,16 @@ class Ticket(Base):
     support_address: Mapped[str] = mapped_column(String(320), default="")
     origin: Mapped[str] = mapped_column(String(20), default="email")  # email | web | api | agent
     linked_ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
-    fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    fields: Mapped[dict[str, Any]] = mapped_column(default=dict)  # stores affected, outcome, ...
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Who assigned it: "rule:<name>" for automatic assignment, an agent's email when manual
+    # (manual assignment always wins over the rules).
+    assigned_by: Mapped[str | None] = mapped_column(String(320))
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    status_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    first_response_at: Mapped[datetime | None] = mapped_column()  # the first public staff reply
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
     resolved_at: Mapped[datetime | None] = mapped_column()
     closed_at: Mapped[datetime | None] = mapped_column()
 
@@ -287,3 +294,17 @@ class AuditEntry(Base):
     new_value: Mapped[str | None] = mapped_column(Text)
     detail: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Notification(Base):
+    """An in-app notification for one agent (the admin's notifications panel)."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_agent_unread", "agent_id", "read_at"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))  # new_ticket | client_reply | assigned | ...
+    summary: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column()

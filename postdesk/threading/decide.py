@@ -81,8 +81,14 @@ def decide(
             continue
         ticket = lookup.by_number(token.ticket)
         if ticket is not None:
-            return _matched(ticket, "reply_address", f"sent to reply address {rcpt}", now,
-                            reopen_window, token.purpose)
+            return _matched(
+                ticket,
+                "reply_address",
+                f"sent to reply address {rcpt}",
+                now,
+                reopen_window,
+                token.purpose,
+            )
     # 2. In-Reply-To, then References newest first
     newest_first = tuple(reversed(msg.references))
     for via, ids in (("in_reply_to", msg.in_reply_to), ("references", newest_first)):
@@ -98,8 +104,13 @@ def decide(
         if ticket is None:
             refused.append(f"[#{number}] names no ticket")
         elif msg.sender in ticket.participants:
-            return _matched(ticket, "subject_tag", f"subject tag [#{number}] from a participant",
-                            now, reopen_window)
+            return _matched(
+                ticket,
+                "subject_tag",
+                f"subject tag [#{number}] from a participant",
+                now,
+                reopen_window,
+            )
         else:
             refused.append(f"[#{number}] ignored: {msg.sender} is not a participant")
     reason = "no reference to a known ticket"
@@ -117,19 +128,35 @@ def _matched(
     purpose: Purpose = "reply",
 ) -> ThreadDecision:
     if purpose != "reply":
-        return ThreadDecision("attach", ticket.id, via, f"{evidence}; {purpose} address (staff)",
-                              purpose=purpose)
+        return ThreadDecision(
+            "attach", ticket.id, via, f"{evidence}; {purpose} address (staff)", purpose=purpose
+        )
     if ticket.status == "closed":
-        return ThreadDecision("new_linked", None, via, f"{evidence}; ticket #{ticket.id} is closed",
-                              linked_ticket_id=ticket.id, purpose=purpose)
+        return ThreadDecision(
+            "new_linked",
+            None,
+            via,
+            f"{evidence}; ticket #{ticket.id} is closed",
+            linked_ticket_id=ticket.id,
+            purpose=purpose,
+        )
     if ticket.status == "resolved":
         if ticket.resolved_at is not None and _utc(now) - _utc(ticket.resolved_at) > window:
             return ThreadDecision(
-                "new_linked", None, via,
+                "new_linked",
+                None,
+                via,
                 f"{evidence}; ticket #{ticket.id} resolved more than {window.days} days ago",
-                linked_ticket_id=ticket.id, purpose=purpose)
-        return ThreadDecision("reopen", ticket.id, via,
-                              f"{evidence}; reopens resolved ticket #{ticket.id}", purpose=purpose)
+                linked_ticket_id=ticket.id,
+                purpose=purpose,
+            )
+        return ThreadDecision(
+            "reopen",
+            ticket.id,
+            via,
+            f"{evidence}; reopens resolved ticket #{ticket.id}",
+            purpose=purpose,
+        )
     return ThreadDecision("attach", ticket.id, via, evidence, purpose=purpose)
 
 

@@ -162,9 +162,10 @@ def test_systemd_unit_is_hardened(option: str, value: str) -> None:
 def test_systemd_unit_may_write_only_its_data_dir() -> None:
     service = unit()["Service"]
     assert service["ReadWritePaths"].split() == ["/var/lib/postdesk"]
-    assert "Environment=POSTDESK_DATA_DIR=/var/lib/postdesk" in (
-        DEPLOY / "postdesk.service"
-    ).read_text()
+    assert (
+        "Environment=POSTDESK_DATA_DIR=/var/lib/postdesk"
+        in (DEPLOY / "postdesk.service").read_text()
+    )
 
 
 # --- Postfix examples ---------------------------------------------------------------------
@@ -201,9 +202,7 @@ def deployment_section(readme: str) -> str:
 
 
 def deploy_files() -> list[str]:
-    return sorted(
-        p.relative_to(ROOT).as_posix() for p in DEPLOY.rglob("*") if p.is_file()
-    )
+    return sorted(p.relative_to(ROOT).as_posix() for p in DEPLOY.rglob("*") if p.is_file())
 
 
 def test_prepared_readme_section_names_every_deploy_file() -> None:

@@ -1,9 +1,16 @@
 """Two ``postdesk serve`` processes on one PostgreSQL: nothing stored twice, nothing lost.
 
-Real processes, real SMTP: the test sends new mail over both listeners, races identical and
-different replies to the same tickets through both at once, then SIGKILLs one process in the
-middle of a batch and lets the client fall back to the survivor, as an MTA with two MX hosts
-would. The capturing relay runs in the test's loop; SMTP clients run in threads.
+Real processes, real SMTP, a real IMAP server: the test sends new mail over both listeners,
+races identical and different replies to the same tickets through both at once, feeds a
+mailbox both processes are configured to poll, then SIGKILLs the process that polls it in the
+middle of a batch: the client falls back to the survivor, as an MTA with two MX hosts would,
+and the survivor takes the mailbox over (advisory lock) and the killed process's claimed
+outbox rows (lease). The capturing relay runs in the test's loop; SMTP clients in threads.
+
+CI runs a reduced size; ``POSTDESK_TEST_FULL=1`` runs the issue's full size (1,000 mails over
+SMTP plus 200 through IMAP):
+
+    POSTDESK_TEST_FULL=1 make test PYTEST_ARGS="tests/deploy/test_two_gateways.py -s"
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ from postdesk.store.db import Database
 from postdesk.store.enums import InboxState, OutboxState
 from postdesk.store.models import InboxItem, Message, OutboxItem, Ticket
 from tests.support.databases import PG_ADMIN_URL, PostgresServer, pg_required
+from tests.support.dovecot import Dovecot
+from tests.support.imap import append, message
 from tests.support.mail import client_mail
 from tests.support.relay import Captured, CapturingRelay
 
@@ -36,10 +45,13 @@ pytestmark = pytest.mark.postgres
 ROOT = Path(__file__).resolve().parents[2]
 SUPPORT = "support@example.com"
 KEY = "two-gateways-shared-secret-0123456789"
-FIRST_BATCH = 120  # new mail before the replies
-SECOND_BATCH = 80  # new mail during which one process is killed
-RACED_THREADS = 50
+FULL = os.environ.get("POSTDESK_TEST_FULL") == "1"
+FIRST_BATCH = 600 if FULL else 120  # new mail before the replies
+SECOND_BATCH = 400 if FULL else 80  # new mail during which one process is killed
+RACED_THREADS = 100 if FULL else 50
 KILL_AFTER = 25  # of the second batch
+IMAP_MAIL = 200 if FULL else 40  # half before the kill, half after
+SETTLE_SECONDS = 240 if FULL else 60
 
 
 def free_port() -> int:
@@ -81,12 +93,18 @@ class Proc:
 class Cluster:
     env: dict[str, str]
     workdir: Path
+    dovecot: Dovecot
+    imap_user: str
     procs: list[Proc] = field(default_factory=list)
 
     def command(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "postdesk", *args],
-            env=self.env, cwd=self.workdir, capture_output=True, text=True, timeout=60,
+            env=self.env,
+            cwd=self.workdir,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
 
     def start(self, name: str) -> Proc:
@@ -95,7 +113,9 @@ class Cluster:
         popen = subprocess.Popen(
             [sys.executable, "-m", "postdesk", "serve"],
             env=self.env | {"POSTDESK_SMTP_PORT": str(port)},
-            cwd=self.workdir, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+            cwd=self.workdir,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
         )
         proc = Proc(name, port, popen, log)
         self.procs.append(proc)
@@ -128,12 +148,16 @@ class Cluster:
 
 @pytest.fixture
 async def cluster(
-    empty_postgres: str, tmp_path: Path
+    empty_postgres: str, tmp_path: Path, dovecot: Dovecot, imap_user: str
 ) -> AsyncIterator[tuple[Cluster, CapturingRelay]]:
     relay = await CapturingRelay().start()
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith("POSTDESK_")
-    } | {
+    mailboxes = tmp_path / "mailboxes.yaml"
+    mailboxes.write_text(
+        f"- name: shared\n  host: {dovecot.host}\n  port: {dovecot.port}\n  security: none\n"
+        f"  username: {imap_user}\n  password: {dovecot.password}\n"
+        f"  support_address: {SUPPORT}\n  backoff_min_seconds: 0.2\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POSTDESK_")} | {
         "PYTHONPATH": str(ROOT),
         "POSTDESK_DATABASE_URL": empty_postgres,
         # One data dir for both: the raw bytes one process stored may be processed by the other.
@@ -144,8 +168,9 @@ async def cluster(
         "POSTDESK_SMTP_HOST": "127.0.0.1",
         # Short leases: the survivor takes over the killed process's claimed acks in seconds.
         "POSTDESK_OUTBOX_LEASE_SECONDS": "3",
+        "POSTDESK_MAILBOXES_FILE": str(mailboxes),
     }
-    c = Cluster(env, tmp_path)
+    c = Cluster(env, tmp_path, dovecot=dovecot, imap_user=imap_user)
     try:
         yield c, relay
     finally:
@@ -205,9 +230,7 @@ async def send_all(
 
 
 def acks_by_client(captured: list[Captured]) -> dict[str, Captured]:
-    return {
-        c.rcpt_tos[0]: c for c in captured if c.message["Auto-Submitted"] == "auto-replied"
-    }
+    return {c.rcpt_tos[0]: c for c in captured if c.message["Auto-Submitted"] == "auto-replied"}
 
 
 async def test_two_processes_store_once_thread_once_send_once(
@@ -218,16 +241,21 @@ async def test_two_processes_store_once_thread_once_send_once(
     upgrade = c.command("db", "upgrade")
     assert upgrade.returncode == 0, upgrade.stderr
     assert "database at revision" in upgrade.stdout
-    a, b = c.start("a"), c.start("b")
-    await asyncio.gather(asyncio.to_thread(c.wait_ready, a), asyncio.to_thread(c.wait_ready, b))
+    db = Database(c.env["POSTDESK_DATABASE_URL"])
+    # b starts first, so it takes the mailbox's lock; it is the one killed later.
+    imap_mail = [message(n, tag="imap") for n in range(IMAP_MAIL)]
+    append(c.dovecot, c.imap_user, imap_mail[: IMAP_MAIL // 2])
+    b = c.start("b")
+    await asyncio.to_thread(c.wait_ready, b)
+    await _wait_for_imap(db, IMAP_MAIL // 2, deadline=time.monotonic() + 30)
+    a = c.start("a")
+    await asyncio.to_thread(c.wait_ready, a)
     both = [a.port, b.port]
 
     # 1. New mail, alternating between the two listeners.
     used = await send_all([spread(both, i) for i in range(FIRST_BATCH)])
     assert set(used) == set(both), "both listeners must have taken mail"
-    await relay.wait_for(FIRST_BATCH, timeout=30)
-    acks = acks_by_client(relay.messages)
-    assert len(acks) == FIRST_BATCH
+    acks = await _wait_for_acks(relay, FIRST_BATCH + IMAP_MAIL // 2)
 
     # 2. Replies racing to the same tickets: the same reply through both listeners at once
     #    (an MTA retrying after a lost 250), and a second, different reply at the same moment.
@@ -237,11 +265,18 @@ async def test_two_processes_store_once_thread_once_send_once(
         reply_to = str(ack["Reply-To"])
         same = client_mail(client(i), reply_to, "Re: " + str(ack["Subject"]), f"More on {i}.")
         other = client_mail(
-            client(i), SUPPORT, "Re: " + str(ack["Subject"]), f"And another thing, {i}.",
-            in_reply_to=str(ack["Message-ID"]), references=str(ack["Message-ID"]),
+            client(i),
+            SUPPORT,
+            "Re: " + str(ack["Subject"]),
+            f"And another thing, {i}.",
+            in_reply_to=str(ack["Message-ID"]),
+            references=str(ack["Message-ID"]),
         )
-        jobs += [([a.port], same, client(i), reply_to), ([b.port], same, client(i), reply_to),
-                 ([b.port, a.port], other, client(i), SUPPORT)]
+        jobs += [
+            ([a.port], same, client(i), reply_to),
+            ([b.port], same, client(i), reply_to),
+            ([b.port, a.port], other, client(i), SUPPORT),
+        ]
     await send_all(jobs, width=12)
 
     # 3. More new mail; one process dies in the middle, the client falls back to the other.
@@ -250,16 +285,46 @@ async def test_two_processes_store_once_thread_once_send_once(
     b.popen.wait(10)
     # The kill fell inside the batch: b took some of it before, then only a took mail.
     assert b.port in after[:KILL_AFTER] and after[-20:] == [a.port] * 20, after
+    # Mail arriving in the mailbox after the kill: a takes the mailbox over within seconds.
+    killed_at = time.monotonic()
+    append(c.dovecot, c.imap_user, imap_mail[IMAP_MAIL // 2 :])
 
-    total_new = FIRST_BATCH + SECOND_BATCH
-    db = Database(c.env["POSTDESK_DATABASE_URL"])
+    total_new = FIRST_BATCH + SECOND_BATCH + IMAP_MAIL
     try:
-        await _wait_until_settled(db, deadline=started + 50)
+        await _wait_for_imap(db, IMAP_MAIL, deadline=killed_at + 30)
+        print(f"mailbox taken over: all IMAP mail stored {time.monotonic() - killed_at:.1f} s")
+        await _wait_until_settled(db, deadline=time.monotonic() + SETTLE_SECONDS)
         _check(db, relay, total_new)
     finally:
         db.dispose()
     assert a.alive(), a.log.read_text()[-3000:]
-    assert time.monotonic() - started < 60
+    print(f"two gateways: {total_new} new mails settled in {time.monotonic() - started:.1f} s")
+
+
+async def _wait_for_acks(relay: CapturingRelay, expected: int) -> dict[str, Captured]:
+    """Wait until ``expected`` different clients got their acknowledgement."""
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while len(acks := acks_by_client(relay.messages)) < expected:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"only {len(acks)} of {expected} clients got an ack")
+        await asyncio.sleep(0.2)
+    assert len(acks) == expected
+    return acks
+
+
+async def _wait_for_imap(db: Database, expected: int, deadline: float) -> None:
+    """Wait until ``expected`` messages from the shared mailbox are stored."""
+    while True:
+        with db.sessions() as s:
+            stored = s.scalar(
+                select(func.count()).select_from(InboxItem).where(InboxItem.source == "imap:shared")
+            )
+        if stored == expected:
+            return
+        assert stored is not None and stored < expected, f"{stored} IMAP rows, {expected} sent"
+        if time.monotonic() > deadline:
+            raise AssertionError(f"only {stored} of {expected} IMAP messages stored")
+        await asyncio.sleep(0.2)
 
 
 async def _wait_until_settled(db: Database, deadline: float) -> None:
@@ -268,12 +333,13 @@ async def _wait_until_settled(db: Database, deadline: float) -> None:
     while True:
         with db.sessions() as s:
             unprocessed = s.scalar(
-                select(func.count()).select_from(InboxItem).where(
-                    InboxItem.state.in_([InboxState.RECEIVED, InboxState.FAILED])
-                )
+                select(func.count())
+                .select_from(InboxItem)
+                .where(InboxItem.state.in_([InboxState.RECEIVED, InboxState.FAILED]))
             )
             pending = s.scalar(
-                select(func.count()).select_from(OutboxItem)
+                select(func.count())
+                .select_from(OutboxItem)
                 .where(OutboxItem.state == OutboxState.PENDING)
             )
         if not unprocessed and not pending:
@@ -286,13 +352,18 @@ async def _wait_until_settled(db: Database, deadline: float) -> None:
 def _check(db: Database, relay: CapturingRelay, total_new: int) -> None:
     with db.sessions() as s:
         ticket_ids = list(s.scalars(select(Ticket.id)))
-        inbound = list(s.execute(
-            select(Message.message_id, Message.ticket_id).where(Message.direction == "in")
-        ))
-        acks = list(s.execute(
-            select(OutboxItem.ticket_id, OutboxItem.message_id, OutboxItem.state)
-            .where(OutboxItem.kind == "ack")
-        ))
+        inbound = list(
+            s.execute(
+                select(Message.message_id, Message.ticket_id).where(Message.direction == "in")
+            )
+        )
+        acks = list(
+            s.execute(
+                select(OutboxItem.ticket_id, OutboxItem.message_id, OutboxItem.state).where(
+                    OutboxItem.kind == "ack"
+                )
+            )
+        )
         failed = s.scalar(
             select(func.count()).select_from(InboxItem).where(InboxItem.state == InboxState.FAILED)
         )
@@ -317,7 +388,8 @@ def _check(db: Database, relay: CapturingRelay, total_new: int) -> None:
     sent = {m for _, m, state in acks if state == OutboxState.SENT}
     assert sent <= set(relayed), "marked sent but the relay never got it"
     relayed_acks = {
-        str(m.message["Message-ID"]).strip("<>") for m in relay.messages
+        str(m.message["Message-ID"]).strip("<>")
+        for m in relay.messages
         if m.message["Auto-Submitted"] == "auto-replied"
     }
     assert sent <= relayed_acks

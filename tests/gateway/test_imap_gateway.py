@@ -24,9 +24,17 @@ pytestmark = pytest.mark.dovecot
 def mailboxes_file(tmp_path: Path, dovecot: Dovecot, user: str) -> Path:
     """A POSTDESK_MAILBOXES_FILE with one mailbox on the test's Dovecot account."""
     path = tmp_path / "mailboxes.yaml"
-    box = {"name": "help", "host": dovecot.host, "port": dovecot.port, "security": "none",
-           "username": user, "password": dovecot.password,
-           "support_address": "support@example.com", "connect_timeout": 5, "read_timeout": 10}
+    box = {
+        "name": "help",
+        "host": dovecot.host,
+        "port": dovecot.port,
+        "security": "none",
+        "username": user,
+        "password": dovecot.password,
+        "support_address": "support@example.com",
+        "connect_timeout": 5,
+        "read_timeout": 10,
+    }
     path.write_text(yaml.safe_dump([box]))
     return path
 

@@ -43,19 +43,40 @@ def test_serve_swaks_then_tickets_list_and_sink(tmp_path: Path) -> None:
     env.pop("POSTDESK_SUPPORT_ADDRESSES", None)
 
     def postdesk(*args: str) -> str:
-        done = subprocess.run([sys.executable, "-m", "postdesk", *args], env=env,
-                              capture_output=True, timeout=60, check=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "postdesk", *args],
+            env=env,
+            capture_output=True,
+            timeout=60,
+            check=True,
+        )
         return done.stdout.decode()
 
     assert "database at revision" in postdesk("db", "upgrade")
-    server = subprocess.Popen([sys.executable, "-m", "postdesk", "serve"], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "postdesk", "serve"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         wait_for_port(port, server)
-        sent = subprocess.run([swaks, "--to", "support@localhost", "--from", "ana@client.example",
-                               "--server", f"127.0.0.1:{port}",
-                               "--header", "Subject: The printer is on fire"],
-                              capture_output=True, timeout=60, check=False)
+        sent = subprocess.run(
+            [
+                swaks,
+                "--to",
+                "support@localhost",
+                "--from",
+                "ana@client.example",
+                "--server",
+                f"127.0.0.1:{port}",
+                "--header",
+                "Subject: The printer is on fire",
+            ],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
         assert sent.returncode == 0, sent.stdout.decode()
         assert "250 2.0.0" in sent.stdout.decode()
         assert "The printer is on fire" in postdesk("tickets", "list")

@@ -112,8 +112,12 @@ Return-Path: <support@support.example>
 Message-ID: <abc@support.example>
 To: nobody@customer.example
 """
-    raw = mail("From: MAILER-DAEMON@mx.example", "To: support@support.example",
-               "Subject: failure notice", body=body)
+    raw = mail(
+        "From: MAILER-DAEMON@mx.example",
+        "To: support@support.example",
+        "Subject: failure notice",
+        body=body,
+    )
     c = _run(blobs, raw, envelope_from="")
     assert c.kind == "bounce" and c.bounce is not None
     assert c.bounce.recipients == (("nobody@customer.example", "5.1.1", True),)
@@ -130,10 +134,16 @@ def test_auto_submitted_values(blobs: FileBlobStore) -> None:
     assert no.kind == "normal" and no.may_auto_respond
     replied = _run(blobs, mail("From: a@b.example", "Auto-Submitted: auto-replied"))
     assert (replied.kind, replied.may_open_ticket, replied.may_auto_respond) == (
-        "auto_reply", False, False)
+        "auto_reply",
+        False,
+        False,
+    )
     generated = _run(blobs, mail("From: alerts@monitor.example", "Auto-Submitted: auto-generated"))
     assert (generated.kind, generated.may_open_ticket, generated.may_auto_respond) == (
-        "auto_reply", True, False)
+        "auto_reply",
+        True,
+        False,
+    )
 
 
 def test_vendor_headers_and_precedence(blobs: FileBlobStore) -> None:
@@ -147,11 +157,19 @@ def test_vendor_headers_and_precedence(blobs: FileBlobStore) -> None:
 def test_vacation_subject_is_weak_alone(blobs: FileBlobStore) -> None:
     alone = _run(blobs, mail("From: a@b.example", "Subject: Out of office next week?"))
     assert alone.kind == "normal" and alone.may_open_ticket and not alone.may_auto_respond
-    with_body = _run(blobs, mail("From: a@b.example", "Subject: Automatische Antwort: Rechnung",
-                                 body="I am out of the office until Monday."))
+    with_body = _run(
+        blobs,
+        mail(
+            "From: a@b.example",
+            "Subject: Automatische Antwort: Rechnung",
+            body="I am out of the office until Monday.",
+        ),
+    )
     assert with_body.kind == "auto_reply" and not with_body.may_open_ticket
-    suppress = _run(blobs, mail("From: a@b.example", "Subject: Automatic reply: hi",
-                                "X-Auto-Response-Suppress: All"))
+    suppress = _run(
+        blobs,
+        mail("From: a@b.example", "Subject: Automatic reply: hi", "X-Auto-Response-Suppress: All"),
+    )
     assert suppress.kind == "auto_reply"
 
 
@@ -161,16 +179,18 @@ def test_suppress_header_alone_only_withholds_auto_response(blobs: FileBlobStore
 
 
 def test_list_mail(blobs: FileBlobStore) -> None:
-    c = _run(blobs, mail("From: a@b.example", "List-Id: <users.lists.example>",
-                         "Precedence: list"))
+    c = _run(blobs, mail("From: a@b.example", "List-Id: <users.lists.example>", "Precedence: list"))
     assert (c.kind, c.may_open_ticket, c.may_auto_respond) == ("list", True, False)
     newsletter = _run(blobs, mail("From: news@b.example", "List-Unsubscribe: <mailto:u@b.example>"))
     assert newsletter.kind == "normal" and not newsletter.may_auto_respond
 
 
 def test_read_receipt(blobs: FileBlobStore) -> None:
-    raw = mail("From: a@b.example", "MIME-Version: 1.0",
-               'Content-Type: multipart/report; report-type=disposition-notification; boundary="B"',
-               body="--B\r\nContent-Type: text/plain\r\n\r\nread\r\n--B--\r\n")
+    raw = mail(
+        "From: a@b.example",
+        "MIME-Version: 1.0",
+        'Content-Type: multipart/report; report-type=disposition-notification; boundary="B"',
+        body="--B\r\nContent-Type: text/plain\r\n\r\nread\r\n--B--\r\n",
+    )
     c = _run(blobs, raw)
     assert c.kind == "auto_reply" and not c.may_open_ticket

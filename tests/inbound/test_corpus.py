@@ -19,9 +19,18 @@ from tests.inbound import corpus_eval
 
 # Folders of whole messages (the reply-parser folders hold bodies only).
 MESSAGE_FOLDERS = (
-    "chatwoot", "cpython-test_email", "django-helpdesk", "flanker", "flufl.bounce",
-    "mail-parser", "mikel-mail", "mime4j", "mimekit/UnitTests/TestData/messages",
-    "php-bounce-handler/eml", "sisimai-set-of-emails/maildir", "talon",
+    "chatwoot",
+    "cpython-test_email",
+    "django-helpdesk",
+    "flanker",
+    "flufl.bounce",
+    "mail-parser",
+    "mikel-mail",
+    "mime4j",
+    "mimekit/UnitTests/TestData/messages",
+    "php-bounce-handler/eml",
+    "sisimai-set-of-emails/maildir",
+    "talon",
 )
 NOT_MAIL_SUFFIXES = {".json", ".xml", ".out", ".bin", ".list", ".md", ".py", ".rb", ".tnef"}
 

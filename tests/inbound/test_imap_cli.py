@@ -26,9 +26,23 @@ def cli_env(tmp_path: Path, dovecot: Dovecot, imap_user: str) -> dict[str, str]:
     upgrade(db)
     db.dispose()
     boxes = tmp_path / "mailboxes.yaml"
-    boxes.write_text(yaml.safe_dump({"mailboxes": [{
-        "name": "support", "host": dovecot.host, "port": dovecot.port, "security": "none",
-        "username": imap_user, "password": dovecot.password, "batch_size": 7}]}))
+    boxes.write_text(
+        yaml.safe_dump(
+            {
+                "mailboxes": [
+                    {
+                        "name": "support",
+                        "host": dovecot.host,
+                        "port": dovecot.port,
+                        "security": "none",
+                        "username": imap_user,
+                        "password": dovecot.password,
+                        "batch_size": 7,
+                    }
+                ]
+            }
+        )
+    )
     return {"POSTDESK_DATA_DIR": str(data), "POSTDESK_MAILBOXES_FILE": str(boxes)}
 
 
@@ -53,7 +67,11 @@ def test_test_sync_status(cli_env: dict[str, str], dovecot: Dovecot, imap_user: 
     assert shown.exit_code == 0, shown.output
     [row] = json.loads(shown.output)
     assert (row["name"], row["last_uid"], row["backlog"], row["connected"]) == (
-        "support", 20, 0, False)
+        "support",
+        20,
+        0,
+        False,
+    )
     assert row["last_sync_at"] is not None
 
 
@@ -65,8 +83,20 @@ def test_unknown_mailbox_and_refused_connection(cli_env: dict[str, str], tmp_pat
     from tests.support.dovecot import free_port
 
     boxes = tmp_path / "down.yaml"
-    boxes.write_text(yaml.safe_dump([{"name": "down", "host": "127.0.0.1", "port": free_port(),
-                                      "security": "none", "username": "u", "password": "p"}]))
+    boxes.write_text(
+        yaml.safe_dump(
+            [
+                {
+                    "name": "down",
+                    "host": "127.0.0.1",
+                    "port": free_port(),
+                    "security": "none",
+                    "username": "u",
+                    "password": "p",
+                }
+            ]
+        )
+    )
     env = {**cli_env, "POSTDESK_MAILBOXES_FILE": str(boxes)}
     refused = runner.invoke(mailbox, ["test", "down"], env=env)
     assert refused.exit_code == 1 and "ConnectionRefused" in refused.output

@@ -31,8 +31,9 @@ pytestmark = pytest.mark.dovecot
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_idle_picks_up_new_mail_and_survives_a_kick(dovecot: Dovecot, imap_user: str,
-                                                    imap_store: Store) -> None:
+def test_idle_picks_up_new_mail_and_survives_a_kick(
+    dovecot: Dovecot, imap_user: str, imap_store: Store
+) -> None:
     supervisor = MailboxSupervisor([mailbox(dovecot, imap_user)], imap_store.db, imap_store.blobs)
     worker = supervisor.workers[0]
     supervisor.start()
@@ -57,7 +58,8 @@ def test_idle_picks_up_new_mail_and_survives_a_kick(dovecot: Dovecot, imap_user:
 
 
 def test_mail_arriving_between_sync_and_idle_is_not_left_waiting(
-        dovecot: Dovecot, imap_user: str, imap_store: Store) -> None:
+    dovecot: Dovecot, imap_user: str, imap_store: Store
+) -> None:
     cfg = mailbox(dovecot, imap_user, idle_renew_seconds=8)
     worker = MailboxWorker(cfg, imap_store.db, imap_store.blobs)
     client = connect(cfg)
@@ -72,8 +74,9 @@ def test_mail_arriving_between_sync_and_idle_is_not_left_waiting(
         client.logout()
 
 
-def test_kick_mid_sync_reconnects_without_loss_or_duplicate(dovecot: Dovecot, imap_user: str,
-                                                            imap_store: Store) -> None:
+def test_kick_mid_sync_reconnects_without_loss_or_duplicate(
+    dovecot: Dovecot, imap_user: str, imap_store: Store
+) -> None:
     append(dovecot, imap_user, [message(i) for i in range(200)])
     kicked = threading.Event()
 
@@ -86,8 +89,11 @@ def test_kick_mid_sync_reconnects_without_loss_or_duplicate(dovecot: Dovecot, im
     supervisor = MailboxSupervisor([cfg], imap_store.db, imap_store.blobs, on_received=kick_once)
     supervisor.start()
     try:
-        wait_for(lambda: imap_store.inbox_count() == 200 and _all_flagged(dovecot, imap_user, 200),
-                 timeout=20, step=0.2)
+        wait_for(
+            lambda: imap_store.inbox_count() == 200 and _all_flagged(dovecot, imap_user, 200),
+            timeout=20,
+            step=0.2,
+        )
     finally:
         assert supervisor.stop()
     worker = supervisor.workers[0]
@@ -116,15 +122,28 @@ _CRASH = textwrap.dedent("""
 
 
 def test_sigkill_between_commit_and_flag_ingests_nothing_twice(
-        dovecot: Dovecot, imap_user: str, imap_store: Store,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    dovecot: Dovecot, imap_user: str, imap_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
     append(dovecot, imap_user, [message(i) for i in range(8)])
     cfg = mailbox(dovecot, imap_user, batch_size=3, password=None, password_env="IMAP_TEST_PW")
     monkeypatch.setenv("IMAP_TEST_PW", dovecot.password)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-c", _CRASH, cfg.model_dump_json(), imap_store.db.url,
-                           str(imap_store.blobs.root)], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=30, check=False)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _CRASH,
+            cfg.model_dump_json(),
+            imap_store.db.url,
+            str(imap_store.blobs.root),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert done.returncode == -9, done.stderr
 
     flags = server_flags(dovecot, imap_user)

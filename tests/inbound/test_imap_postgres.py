@@ -46,12 +46,15 @@ def pg_url() -> Iterator[str]:
         admin.dispose()
 
 
-def test_one_poller_per_mailbox_and_takeover(pg_url: str, dovecot: Dovecot, imap_user: str,
-                                             tmp_path: Path) -> None:
+def test_one_poller_per_mailbox_and_takeover(
+    pg_url: str, dovecot: Dovecot, imap_user: str, tmp_path: Path
+) -> None:
     cfg = mailbox(dovecot, imap_user)
     dbs = [Database(pg_url), Database(pg_url)]  # two "processes": two pools, two sessions
-    sups = [MailboxSupervisor([cfg], db, FileBlobStore(tmp_path / "blobs"),
-                              lock_retry_seconds=0.2) for db in dbs]
+    sups = [
+        MailboxSupervisor([cfg], db, FileBlobStore(tmp_path / "blobs"), lock_retry_seconds=0.2)
+        for db in dbs
+    ]
     try:
         for sup in sups:
             sup.start()

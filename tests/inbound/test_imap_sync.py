@@ -36,8 +36,9 @@ def drain(worker: MailboxWorker):  # type: ignore[no-untyped-def]
         client.logout()
 
 
-def test_keep_flag_ingests_each_message_once_and_flags_it(dovecot: Dovecot, imap_user: str,
-                                                          imap_store: Store) -> None:
+def test_keep_flag_ingests_each_message_once_and_flags_it(
+    dovecot: Dovecot, imap_user: str, imap_store: Store
+) -> None:
     append(dovecot, imap_user, [message(i) for i in range(200)])
     cfg = mailbox(dovecot, imap_user, batch_size=64)
     worker = MailboxWorker(cfg, imap_store.db, imap_store.blobs)
@@ -54,8 +55,9 @@ def test_keep_flag_ingests_each_message_once_and_flags_it(dovecot: Dovecot, imap
     assert drain(worker).total == 0  # nothing new: nothing fetched again
 
 
-def test_move_mode_moves_to_the_target_folder(dovecot: Dovecot, imap_user: str,
-                                              imap_store: Store) -> None:
+def test_move_mode_moves_to_the_target_folder(
+    dovecot: Dovecot, imap_user: str, imap_store: Store
+) -> None:
     append(dovecot, imap_user, [message(i) for i in range(5)])
     cfg = mailbox(dovecot, imap_user, after_ingest="move", move_to="Processed")
     worker = MailboxWorker(cfg, imap_store.db, imap_store.blobs)
@@ -92,7 +94,8 @@ class FailingBlobs(FileBlobStore):
 
 
 def test_a_failed_receive_leaves_the_message_untouched_for_the_next_run(
-        dovecot: Dovecot, imap_user: str, imap_store: Store, tmp_path: Path) -> None:
+    dovecot: Dovecot, imap_user: str, imap_store: Store, tmp_path: Path
+) -> None:
     append(dovecot, imap_user, [message(i) for i in range(6)])
     blobs = FailingBlobs(tmp_path / "b", 3)
     failing = MailboxWorker(mailbox(dovecot, imap_user), imap_store.db, blobs)
@@ -113,8 +116,9 @@ def test_a_failed_receive_leaves_the_message_untouched_for_the_next_run(
     assert all(b"$Postdesk" in f for f in server_flags(dovecot, imap_user).values())
 
 
-def test_uidvalidity_change_resyncs_without_duplicates(dovecot: Dovecot, imap_user: str,
-                                                       imap_store: Store) -> None:
+def test_uidvalidity_change_resyncs_without_duplicates(
+    dovecot: Dovecot, imap_user: str, imap_store: Store
+) -> None:
     folder = "Support"
     mails = [message(i) for i in range(5)]
     append(dovecot, imap_user, mails, folder)
@@ -136,7 +140,8 @@ def test_uidvalidity_change_resyncs_without_duplicates(dovecot: Dovecot, imap_us
 
 
 def test_oversized_message_is_quarantined_once_and_does_not_block(
-        dovecot: Dovecot, imap_user: str, imap_store: Store) -> None:
+    dovecot: Dovecot, imap_user: str, imap_store: Store
+) -> None:
     big = message(2, body="x" * 78 + "\r\n" + ("y" * 78 + "\r\n") * 30_000)  # about 2.4 MB
     append(dovecot, imap_user, [message(1), big, message(3)])
     cfg = mailbox(dovecot, imap_user, max_message_bytes=1_000_000)
@@ -170,8 +175,9 @@ def test_same_message_in_two_mailboxes_is_stored_once(dovecot: Dovecot, imap_sto
     assert arrivals == ["imap:twin-b"]
 
 
-def test_on_received_runs_after_commit_and_before_the_flag(dovecot: Dovecot, imap_user: str,
-                                                           imap_store: Store) -> None:
+def test_on_received_runs_after_commit_and_before_the_flag(
+    dovecot: Dovecot, imap_user: str, imap_store: Store
+) -> None:
     append(dovecot, imap_user, [message(1)])
     seen: list[tuple[int, str, int, bool]] = []
 

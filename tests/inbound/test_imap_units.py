@@ -47,7 +47,9 @@ def test_plan_groups_by_budget_and_quarantines_in_uid_order() -> None:
     assert steps == [Fetch((1, 2)), Fetch((3,)), Quarantine(4, 5000), Fetch((5,))]
     # One message larger than the budget (but under the limit) is still fetched, alone.
     assert plan_steps([1, 2], {1: 950, 2: 10}, max_message_bytes=1000, budget_bytes=900) == [
-        Fetch((1,)), Fetch((2,))]
+        Fetch((1,)),
+        Fetch((2,)),
+    ]
 
 
 def test_backoff_grows_and_is_capped() -> None:
@@ -73,7 +75,11 @@ def _base(**kw: object) -> dict[str, object]:
 def test_config_defaults_and_validation() -> None:
     cfg = MailboxConfig.model_validate(_base())
     assert (cfg.effective_port, cfg.folder, cfg.after_ingest, cfg.source) == (
-        993, "INBOX", "keep_flag", "imap:support")
+        993,
+        "INBOX",
+        "keep_flag",
+        "imap:support",
+    )
     secret = MailboxConfig.model_validate(_base(password="hunter2-secret"))
     assert "hunter2" not in repr(secret) and "hunter2" not in str(secret.model_dump())
     assert MailboxConfig.model_validate(_base(security="starttls")).effective_port == 143
@@ -92,7 +98,8 @@ def test_load_mailboxes_from_yaml(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         "  - {name: sales, host: h, username: u, password_env: SALES_PW, idle: false}\n"
         "  - name: m365\n    host: outlook.office365.com\n    username: s@x.org\n"
         "    oauth2_token_command: [token-helper, m365]\n    after_ingest: move\n"
-        "    move_to: Archive/postdesk\n    support_address: Support@X.org\n")
+        "    move_to: Archive/postdesk\n    support_address: Support@X.org\n"
+    )
     boxes = load_mailboxes(path)
     assert [b.name for b in boxes] == ["sales", "m365"]
     monkeypatch.setenv("SALES_PW", "pw1")
@@ -139,13 +146,25 @@ def test_state_store_round_trip(imap_store: Store) -> None:
     with imap_store.db.sessions() as session:
         [row] = mailbox_statuses(session)
     assert (row["name"], row["backlog"], row["connected"], row["last_error"]) == (
-        "support", 3, False, "OSError: boom")
+        "support",
+        3,
+        False,
+        "OSError: boom",
+    )
 
 
 def test_unreachable_server_backs_off_and_records_the_error(imap_store: Store) -> None:
-    cfg = MailboxConfig.model_validate(_base(
-        name="down", host="127.0.0.1", port=free_port(), security="none", connect_timeout=1,
-        backoff_min_seconds=0.1, backoff_max_seconds=0.5))
+    cfg = MailboxConfig.model_validate(
+        _base(
+            name="down",
+            host="127.0.0.1",
+            port=free_port(),
+            security="none",
+            connect_timeout=1,
+            backoff_min_seconds=0.1,
+            backoff_max_seconds=0.5,
+        )
+    )
     supervisor = MailboxSupervisor([cfg], imap_store.db, imap_store.blobs)
     supervisor.start()
     try:

@@ -102,8 +102,13 @@ def test_body_charset_fallback(
 
 
 def _multipart(*parts: str, subtype: str = "mixed") -> bytes:
-    lines = ["From: a@b.example", "Subject: parts", "MIME-Version: 1.0",
-             f'Content-Type: multipart/{subtype}; boundary="BOUND"', ""]
+    lines = [
+        "From: a@b.example",
+        "Subject: parts",
+        "MIME-Version: 1.0",
+        f'Content-Type: multipart/{subtype}; boundary="BOUND"',
+        "",
+    ]
     for part in parts:
         lines += ["--BOUND", part]
     lines.append("--BOUND--")
@@ -111,9 +116,11 @@ def _multipart(*parts: str, subtype: str = "mixed") -> bytes:
 
 
 def test_html_only_is_sanitised_and_gives_text(blobs: FileBlobStore) -> None:
-    html = ('<p onclick="x()">Hi <b>there</b><script>alert(1)</script>'
-            '<img src="https://track.example/p.gif"><img src="cid:logo@x">'
-            '<a href="https://example.com">link</a></p>')
+    html = (
+        '<p onclick="x()">Hi <b>there</b><script>alert(1)</script>'
+        '<img src="https://track.example/p.gif"><img src="cid:logo@x">'
+        '<a href="https://example.com">link</a></p>'
+    )
     raw = mail("From: a@b.example", body=html, ctype="text/html; charset=utf-8")
     msg = parse_message(raw, blobs)
     assert msg.html is not None
@@ -135,7 +142,7 @@ def test_attachments_inline_images_and_forwarded_message(blobs: FileBlobStore) -
         "Content-Type: image/png\r\nContent-ID: <unused@x>\r\nContent-Transfer-Encoding: base64"
         "\r\n\r\n" + b64,
         'Content-Type: application/pdf; name="=?utf-8?q?R=C3=A9sum=C3=A9.pdf?="\r\n'
-        'Content-Disposition: attachment; filename*=utf-8\'\'R%C3%A9sum%C3%A9.pdf\r\n\r\n%PDF-1.4',
+        "Content-Disposition: attachment; filename*=utf-8''R%C3%A9sum%C3%A9.pdf\r\n\r\n%PDF-1.4",
         "Content-Type: message/rfc822\r\n\r\nFrom: c@d.example\r\nSubject: Old one\r\n\r\nold body",
     )
     msg = parse_message(raw, blobs)
@@ -162,7 +169,8 @@ def test_oversized_attachment_is_skipped_and_recorded(blobs: FileBlobStore) -> N
     assert [a.filename for a in msg.attachments] == ["small.bin"]
     assert any("big.bin" in d and "5000" in d for d in msg.defects)
     assert [a.size for a in parse_message(raw, blobs, max_attachment_bytes=5000).attachments] == [
-        5000, 5
+        5000,
+        5,
     ]
 
 

@@ -147,9 +147,7 @@ def test_long_blank_runs_are_guarded() -> None:
 
 
 def test_crlf_line_endings() -> None:
-    body = _reply_above("On Tue, 3 Jun 2025, Sam <s@ex.com> wrote:").replace(
-        "\n", "\r\n"
-    )
+    body = _reply_above("On Tue, 3 Jun 2025, Sam <s@ex.com> wrote:").replace("\n", "\r\n")
     assert extract_new_text(body) == REPLY
 
 

@@ -14,12 +14,22 @@ NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
 
 
 def mail(**changes) -> OutgoingMail:  # type: ignore[no-untyped-def]
-    base = dict(kind="ack", ticket_id=42, from_address="support@example.com",
-                from_name="Société Support", to=("ana@client.example",), cc=(),
-                subject="[#42] Grüße aus Köln", text="Danke für Ihre Nachricht.\n",
-                html=None, message_id="pd.42.abc.sig@example.com",
-                reply_to="support+42-abcdefghij@example.com", in_reply_to="orig@client.example",
-                references=("orig@client.example",), automatic=True)
+    base = dict(
+        kind="ack",
+        ticket_id=42,
+        from_address="support@example.com",
+        from_name="Société Support",
+        to=("ana@client.example",),
+        cc=(),
+        subject="[#42] Grüße aus Köln",
+        text="Danke für Ihre Nachricht.\n",
+        html=None,
+        message_id="pd.42.abc.sig@example.com",
+        reply_to="support+42-abcdefghij@example.com",
+        in_reply_to="orig@client.example",
+        references=("orig@client.example",),
+        automatic=True,
+    )
     return OutgoingMail(**(base | changes))  # type: ignore[arg-type]
 
 

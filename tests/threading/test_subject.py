@@ -9,25 +9,66 @@ from hypothesis import strategies as st
 from postdesk.threading.subject import clean_subject, find_tags, tag, tagged_subject
 
 
-@pytest.mark.parametrize("subject", [
-    "Printer", "Re: Printer", "RE: Printer", "re:Printer", "RE : Printer",
-    "AW: Printer", "Antw: Printer", "Antwort: Printer", "SV: Printer", "Sv: Printer",
-    "VS: Printer", "Odp: Printer", "Ynt: Printer", "YNT: Printer", "R: Printer",
-    "RIF: Printer", "Ref: Printer", "ATB: Printer", "VÁ: Printer", "Vá: Printer",
-    "Fwd: Printer", "FW: Printer", "Fw: Printer", "WG: Printer", "TR: Printer",
-    "Enc: Printer", "RV: Printer",
-    "Re[2]: Printer", "Re(3): Printer", "Re: AW: SV: Re: Printer", "Re: Fwd: WG: Printer",
-    "[#12] Printer", "Re: [#12] Printer", "Re: AW: [#12] Printer", "[#12] Re: Printer",
-    "Re: [#12] AW: [#12] Printer", "Printer [#12]", "  Re:   Printer  ", "Re:\tPrinter",
-])
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "Printer",
+        "Re: Printer",
+        "RE: Printer",
+        "re:Printer",
+        "RE : Printer",
+        "AW: Printer",
+        "Antw: Printer",
+        "Antwort: Printer",
+        "SV: Printer",
+        "Sv: Printer",
+        "VS: Printer",
+        "Odp: Printer",
+        "Ynt: Printer",
+        "YNT: Printer",
+        "R: Printer",
+        "RIF: Printer",
+        "Ref: Printer",
+        "ATB: Printer",
+        "VÁ: Printer",
+        "Vá: Printer",
+        "Fwd: Printer",
+        "FW: Printer",
+        "Fw: Printer",
+        "WG: Printer",
+        "TR: Printer",
+        "Enc: Printer",
+        "RV: Printer",
+        "Re[2]: Printer",
+        "Re(3): Printer",
+        "Re: AW: SV: Re: Printer",
+        "Re: Fwd: WG: Printer",
+        "[#12] Printer",
+        "Re: [#12] Printer",
+        "Re: AW: [#12] Printer",
+        "[#12] Re: Printer",
+        "Re: [#12] AW: [#12] Printer",
+        "Printer [#12]",
+        "  Re:   Printer  ",
+        "Re:\tPrinter",
+    ],
+)
 def test_clean_subject_strips_prefixes_and_tags(subject: str) -> None:
     assert clean_subject(subject) == "Printer"
 
 
-@pytest.mark.parametrize("subject", [
-    "Regarding the printer", "Rechnung: offen", "Printer: broken", "Printer Re: toner",
-    "Fwdable thing", "Sven: hello", "Trouble: login",
-])
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "Regarding the printer",
+        "Rechnung: offen",
+        "Printer: broken",
+        "Printer Re: toner",
+        "Fwdable thing",
+        "Sven: hello",
+        "Trouble: login",
+    ],
+)
 def test_clean_subject_keeps_what_is_not_a_prefix(subject: str) -> None:
     assert clean_subject(subject) == subject
 
@@ -57,21 +98,24 @@ def test_tagged_subject_is_idempotent(subject: str) -> None:
     assert tagged_subject(f"Re: {once}", 12) == once
 
 
-@pytest.mark.parametrize(("subject", "tags"), [
-    ("[#123]", [123]),
-    ("Re: AW: [#123] Printer", [123]),
-    ("Printer [#123]", [123]),
-    ("[#1] and [#22]", [1, 22]),
-    ("[#0042]", [42]),
-    ("[#999999999999]", [999999999999]),
-    ("[#1234567890123]", []),  # 13 digits: not ours
-    ("#123", []),
-    ("[# 123]", []),
-    ("[#]", []),
-    ("[#abc]", []),
-    ("[123]", []),
-    ("", []),
-])
+@pytest.mark.parametrize(
+    ("subject", "tags"),
+    [
+        ("[#123]", [123]),
+        ("Re: AW: [#123] Printer", [123]),
+        ("Printer [#123]", [123]),
+        ("[#1] and [#22]", [1, 22]),
+        ("[#0042]", [42]),
+        ("[#999999999999]", [999999999999]),
+        ("[#1234567890123]", []),  # 13 digits: not ours
+        ("#123", []),
+        ("[# 123]", []),
+        ("[#]", []),
+        ("[#abc]", []),
+        ("[123]", []),
+        ("", []),
+    ],
+)
 def test_find_tags(subject: str, tags: list[int]) -> None:
     assert find_tags(subject) == tags
 

@@ -30,7 +30,7 @@ def _flip_sig(address: str, index: int) -> str:
     assert m is not None
     pos = m.start(1) + index
     new = "a" if address[pos] != "a" else "b"
-    return address[:pos] + new + address[pos + 1:]
+    return address[:pos] + new + address[pos + 1 :]
 
 
 @pytest.mark.parametrize("purpose", PURPOSES)
@@ -40,8 +40,9 @@ def test_round_trip(purpose: Purpose) -> None:
 
 
 def test_shape() -> None:
-    assert re.fullmatch(r"support\+12-[a-z2-7]{10}@ourdesk\.example",
-                        reply_address(SUPPORT, 12, KEY))
+    assert re.fullmatch(
+        r"support\+12-[a-z2-7]{10}@ourdesk\.example", reply_address(SUPPORT, 12, KEY)
+    )
     assert reply_address(SUPPORT, 12, KEY, "note").endswith("-note@ourdesk.example")
     assert reply_address(SUPPORT, 12, KEY, "agent").endswith("-agent@ourdesk.example")
     # deterministic: the same ticket always gets the same address under one key
@@ -68,15 +69,19 @@ def test_every_signature_character_counts(index: int) -> None:
     assert parse_reply_address(_flip_sig(reply_address(SUPPORT, 12, KEY), index), [KEY]) is None
 
 
-@pytest.mark.parametrize("tamper", [
-    lambda a: a.replace("+12-", "+13-"),  # other ticket
-    lambda a: a.replace("+12-", "+120-"),
-    lambda a: a.replace("@", "-note@"),  # reply -> note
-    lambda a: a.replace("@", "-agent@"),
-    lambda a: a.replace("@", "x@"),  # signature one too long
-    lambda a: re.sub(r"[a-z2-7]@", "@", a),  # one too short
-    lambda a: a.replace("@", "-other@"),  # unknown purpose
-], ids=["ticket", "ticket-digit", "to-note", "to-agent", "long", "short", "purpose"])
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda a: a.replace("+12-", "+13-"),  # other ticket
+        lambda a: a.replace("+12-", "+120-"),
+        lambda a: a.replace("@", "-note@"),  # reply -> note
+        lambda a: a.replace("@", "-agent@"),
+        lambda a: a.replace("@", "x@"),  # signature one too long
+        lambda a: re.sub(r"[a-z2-7]@", "@", a),  # one too short
+        lambda a: a.replace("@", "-other@"),  # unknown purpose
+    ],
+    ids=["ticket", "ticket-digit", "to-note", "to-agent", "long", "short", "purpose"],
+)
 def test_tampering_is_detected(tamper) -> None:  # type: ignore[no-untyped-def]
     address = reply_address(SUPPORT, 12, KEY)
     assert parse_reply_address(tamper(address), [KEY]) is None
@@ -88,8 +93,9 @@ def test_purpose_cannot_be_dropped() -> None:
     assert parse_reply_address(note.replace("-note@", "-agent@"), [KEY]) is None
 
 
-@pytest.mark.parametrize("transform", [str.upper, str.title, lambda a: f"  {a}\t"],
-                         ids=["upper", "title", "padded"])
+@pytest.mark.parametrize(
+    "transform", [str.upper, str.title, lambda a: f"  {a}\t"], ids=["upper", "title", "padded"]
+)
 def test_case_and_whitespace_insensitive(transform) -> None:  # type: ignore[no-untyped-def]
     address = reply_address(SUPPORT, 12, KEY, "agent")
     assert parse_reply_address(transform(address), [KEY]) == ReplyToken(12, "agent", SUPPORT)
@@ -104,18 +110,31 @@ def test_key_rotation() -> None:
     assert parse_reply_address(old_address, []) is None
 
 
-@pytest.mark.parametrize("address", [
-    SUPPORT, "alice+newsletter@client.example", "support+12@ourdesk.example",
-    "support+12-abcdefghij", "support+-abcdefghij@x.example", "+12-abcdefghij@x.example",
-    "support+12-abcdefgh1j@x.example", "", "not an address",
-])
+@pytest.mark.parametrize(
+    "address",
+    [
+        SUPPORT,
+        "alice+newsletter@client.example",
+        "support+12@ourdesk.example",
+        "support+12-abcdefghij",
+        "support+-abcdefghij@x.example",
+        "+12-abcdefghij@x.example",
+        "support+12-abcdefgh1j@x.example",
+        "",
+        "not an address",
+    ],
+)
 def test_foreign_addresses(address: str) -> None:
     assert parse_reply_address(address, [KEY]) is None
 
 
 @settings(max_examples=200, deadline=None, database=None)
-@given(ticket=st.integers(1, 10**12 - 1), purpose=st.sampled_from(PURPOSES),
-       key=st.binary(min_size=1, max_size=32), other=st.binary(min_size=1, max_size=32))
+@given(
+    ticket=st.integers(1, 10**12 - 1),
+    purpose=st.sampled_from(PURPOSES),
+    key=st.binary(min_size=1, max_size=32),
+    other=st.binary(min_size=1, max_size=32),
+)
 def test_reply_address_property(ticket: int, purpose: Purpose, key: bytes, other: bytes) -> None:
     address = reply_address(SUPPORT, ticket, key, purpose)
     token = ReplyToken(ticket, purpose, SUPPORT)
@@ -164,9 +183,16 @@ def test_message_id_tampering() -> None:
     assert parse_message_id(mid.replace(sig, bad_sig), [KEY]) is None
 
 
-@pytest.mark.parametrize("mid", [
-    "CAFE01.4711@mail.client.example", "AM6PR01MB1234.eurprd01.prod.outlook.com",
-    "pd.7@ourdesk.example", "pd.x.abcdefgh.abcdefghij@ourdesk.example", "", "<>",
-])
+@pytest.mark.parametrize(
+    "mid",
+    [
+        "CAFE01.4711@mail.client.example",
+        "AM6PR01MB1234.eurprd01.prod.outlook.com",
+        "pd.7@ourdesk.example",
+        "pd.x.abcdefgh.abcdefghij@ourdesk.example",
+        "",
+        "<>",
+    ],
+)
 def test_foreign_message_ids(mid: str) -> None:
     assert parse_message_id(mid, [KEY]) is None

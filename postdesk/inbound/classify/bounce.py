@@ -36,7 +36,12 @@ _BODY = re.compile(
 
 
 _OUR_SIDE_HEADERS = (
-    "Errors-To", "Sender", "Return-Path", "List-Post", "List-Id", "X-BeenThere",
+    "Errors-To",
+    "Sender",
+    "Return-Path",
+    "List-Post",
+    "List-Id",
+    "X-BeenThere",
 )
 _ADDR = re.compile(r"[\w.+\-=']+@[\w\-]+(?:\.[\w\-]+)+")
 

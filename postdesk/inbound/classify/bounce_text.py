@@ -49,8 +49,10 @@ def notice_text(mime: Message) -> str:
     plain: list[str] = []
     html: list[str] = []
     _collect(mime, plain, html, 0)
-    text = "\n".join(plain) if any(p.strip() for p in plain) else "\n".join(
-        html_to_text(h) for h in html
+    text = (
+        "\n".join(plain)
+        if any(p.strip() for p in plain)
+        else "\n".join(html_to_text(h) for h in html)
     )
     return text[:_MAX_TEXT]
 

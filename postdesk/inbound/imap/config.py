@@ -29,7 +29,8 @@ class MailboxConfig(BaseModel):
     password_env: str | None = Field(None, description="read the password from this variable")
     password_file: Path | None = Field(None, description="read the password from this file")
     oauth2_token_command: list[str] | None = Field(
-        None, description="argv printing an OAuth2 access token on stdout (XOAUTH2 login)")
+        None, description="argv printing an OAuth2 access token on stdout (XOAUTH2 login)"
+    )
     folder: str = "INBOX"
     after_ingest: AfterIngest = "keep_flag"
     flag: str = Field("$Postdesk", description="keyword set in keep_flag mode")
@@ -60,8 +61,10 @@ class MailboxConfig(BaseModel):
             raise ValueError(f"mailbox {self.name}: move_to must differ from folder")
         secrets = [self.password, self.password_env, self.password_file, self.oauth2_token_command]
         if sum(s is not None for s in secrets) != 1:
-            raise ValueError(f"mailbox {self.name}: give exactly one of password, password_env, "
-                             "password_file, oauth2_token_command")
+            raise ValueError(
+                f"mailbox {self.name}: give exactly one of password, password_env, "
+                "password_file, oauth2_token_command"
+            )
         return self
 
     @property

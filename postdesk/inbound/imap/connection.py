@@ -32,11 +32,18 @@ class ConnectionLost(Exception):
 def command_token(cfg: MailboxConfig) -> str:
     """An OAuth2 access token printed by the configured command (e.g. a refresh helper)."""
     assert cfg.oauth2_token_command is not None
-    done = subprocess.run(cfg.oauth2_token_command, capture_output=True, text=True,
-                          timeout=60, check=False, stdin=subprocess.DEVNULL)
+    done = subprocess.run(
+        cfg.oauth2_token_command,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
     if done.returncode != 0 or not done.stdout.strip():
-        raise PermissionError(f"token command for {cfg.name} failed ({done.returncode}): "
-                              f"{done.stderr.strip()[:200]}")
+        raise PermissionError(
+            f"token command for {cfg.name} failed ({done.returncode}): {done.stderr.strip()[:200]}"
+        )
     return done.stdout.strip()
 
 
@@ -44,8 +51,14 @@ def connect(cfg: MailboxConfig, token_provider: TokenProvider | None = None) -> 
     """Connect, secure and log in; the caller selects the folder."""
     timeout = SocketTimeout(connect=cfg.connect_timeout, read=cfg.read_timeout)
     context = ssl.create_default_context()
-    client = IMAPClient(cfg.host, port=cfg.effective_port, use_uid=True,
-                        ssl=cfg.security == "tls", ssl_context=context, timeout=timeout)
+    client = IMAPClient(
+        cfg.host,
+        port=cfg.effective_port,
+        use_uid=True,
+        ssl=cfg.security == "tls",
+        ssl_context=context,
+        timeout=timeout,
+    )
     try:
         if cfg.security == "starttls":
             client.starttls(context)

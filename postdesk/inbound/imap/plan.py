@@ -41,8 +41,9 @@ class Quarantine:
 Step = Fetch | Quarantine
 
 
-def plan_steps(uids: Iterable[int], sizes: Mapping[int, int], *, max_message_bytes: int,
-               budget_bytes: int) -> list[Step]:
+def plan_steps(
+    uids: Iterable[int], sizes: Mapping[int, int], *, max_message_bytes: int, budget_bytes: int
+) -> list[Step]:
     """Steps in UID order, so the cursor can advance after each one.
 
     Messages above ``max_message_bytes`` are quarantined one by one; the others are grouped
@@ -72,8 +73,9 @@ def plan_steps(uids: Iterable[int], sizes: Mapping[int, int], *, max_message_byt
     return steps
 
 
-def backoff_delay(attempt: int, minimum: float, maximum: float,
-                  rng: random.Random | None = None) -> float:
+def backoff_delay(
+    attempt: int, minimum: float, maximum: float, rng: random.Random | None = None
+) -> float:
     """Exponential backoff with ±20 % jitter, so many workers do not reconnect in step."""
     base = min(maximum, minimum * (2 ** max(0, attempt - 1)))
     jitter = (rng or random).uniform(0.8, 1.2)

@@ -28,25 +28,38 @@ class QuarantineResult:
     first: bool  # False when these bytes were already stored (another mailbox, a restart)
 
 
-def record_quarantined(db: Database, *, content_hash: str, header: bytes, size: int,
-                       envelope: Envelope, reason: str) -> QuarantineResult:
+def record_quarantined(
+    db: Database, *, content_hash: str, header: bytes, size: int, envelope: Envelope, reason: str
+) -> QuarantineResult:
     """Commit the quarantine row for bytes already in the blob store under ``content_hash``."""
     quick = quick_headers(header, content_hash)
     for attempt in range(3):
         try:
             with db.transaction() as session:
                 known = session.scalar(
-                    select(InboxItem).where(InboxItem.content_hash == content_hash))
+                    select(InboxItem).where(InboxItem.content_hash == content_hash)
+                )
                 if known is not None:
-                    session.add(InboxArrival(inbox_id=known.id, source=envelope.source,
-                                             envelope_to=list(envelope.rcpt_to)))
+                    session.add(
+                        InboxArrival(
+                            inbox_id=known.id,
+                            source=envelope.source,
+                            envelope_to=list(envelope.rcpt_to),
+                        )
+                    )
                     return QuarantineResult(known.id, first=False)
                 item = InboxItem(
-                    content_hash=content_hash, message_id=quick.message_id, sender=quick.sender,
+                    content_hash=content_hash,
+                    message_id=quick.message_id,
+                    sender=quick.sender,
                     dedupe_key=None,  # a later copy within the limit must not count as duplicate
-                    source=envelope.source, envelope_from=envelope.mail_from[:320],
-                    envelope_to=list(envelope.rcpt_to), authenticated=envelope.authenticated,
-                    size=size, state=QUARANTINED, error=reason[:2000],
+                    source=envelope.source,
+                    envelope_from=envelope.mail_from[:320],
+                    envelope_to=list(envelope.rcpt_to),
+                    authenticated=envelope.authenticated,
+                    size=size,
+                    state=QUARANTINED,
+                    error=reason[:2000],
                 )
                 session.add(item)
                 session.flush()

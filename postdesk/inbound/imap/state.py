@@ -29,8 +29,11 @@ class MailboxStateStore:
 
     def advance(self, uidvalidity: int, last_uid: int, backlog: int | None = None) -> None:
         """Called only after the messages up to ``last_uid`` are committed and acted on."""
-        self._update(uidvalidity=uidvalidity, last_uid=last_uid,
-                     **({} if backlog is None else {"backlog": backlog}))
+        self._update(
+            uidvalidity=uidvalidity,
+            last_uid=last_uid,
+            **({} if backlog is None else {"backlog": backlog}),
+        )
 
     def synced(self, backlog: int) -> None:
         self._update(last_sync_at=self.clock(), backlog=backlog, last_error=None, connected=True)

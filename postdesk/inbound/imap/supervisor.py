@@ -30,21 +30,30 @@ def advisory_key(name: str) -> int:
 
 
 class MailboxSupervisor:
-    def __init__(self, mailboxes: Sequence[MailboxConfig], db: Database, blobs: BlobStore, *,
-                 on_received: OnReceived | None = None,
-                 token_provider: TokenProvider | None = None,
-                 lock_retry_seconds: float = 30.0) -> None:
+    def __init__(
+        self,
+        mailboxes: Sequence[MailboxConfig],
+        db: Database,
+        blobs: BlobStore,
+        *,
+        on_received: OnReceived | None = None,
+        token_provider: TokenProvider | None = None,
+        lock_retry_seconds: float = 5.0,
+    ) -> None:
         self.db = db
         self.stop_event = threading.Event()
         self.lock_retry_seconds = lock_retry_seconds
-        self.workers = [MailboxWorker(cfg, db, blobs, on_received=on_received,
-                                      token_provider=token_provider) for cfg in mailboxes]
+        self.workers = [
+            MailboxWorker(cfg, db, blobs, on_received=on_received, token_provider=token_provider)
+            for cfg in mailboxes
+        ]
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
         for worker in self.workers:
-            thread = threading.Thread(target=self._run, args=(worker,), daemon=True,
-                                      name=f"imap-{worker.cfg.name}")
+            thread = threading.Thread(
+                target=self._run, args=(worker,), daemon=True, name=f"imap-{worker.cfg.name}"
+            )
             thread.start()
             self._threads.append(thread)
 

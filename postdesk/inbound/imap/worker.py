@@ -59,17 +59,26 @@ class SyncCounts:
 
 
 class MailboxWorker:
-    def __init__(self, cfg: MailboxConfig, db: Database, blobs: BlobStore, *,
-                 on_received: OnReceived | None = None,
-                 token_provider: TokenProvider | None = None) -> None:
+    def __init__(
+        self,
+        cfg: MailboxConfig,
+        db: Database,
+        blobs: BlobStore,
+        *,
+        on_received: OnReceived | None = None,
+        token_provider: TokenProvider | None = None,
+    ) -> None:
         self.cfg = cfg
         self.db = db
         self.blobs = blobs
         self.on_received = on_received
         self.token_provider = token_provider
         self.state = MailboxStateStore(db, cfg.name)
-        self.envelope = Envelope(mail_from="", source=cfg.source,
-                                 rcpt_to=(cfg.support_address,) if cfg.support_address else ())
+        self.envelope = Envelope(
+            mail_from="",
+            source=cfg.source,
+            rcpt_to=(cfg.support_address,) if cfg.support_address else (),
+        )
         self.counts = SyncCounts()  # since the worker was built
         self._keywords = True  # the server keeps custom keywords (set on every SELECT)
         self.connects = 0
@@ -89,10 +98,12 @@ class MailboxWorker:
                     self.wait_for_mail(client, stop)
             except Exception as exc:  # any failure: record, back off, reconnect
                 failures += 1
-                delay = backoff_delay(failures, self.cfg.backoff_min_seconds,
-                                      self.cfg.backoff_max_seconds)
-                log.warning("mailbox %s: %s; reconnecting in %.1fs", self.cfg.name,
-                            _describe(exc), delay)
+                delay = backoff_delay(
+                    failures, self.cfg.backoff_min_seconds, self.cfg.backoff_max_seconds
+                )
+                log.warning(
+                    "mailbox %s: %s; reconnecting in %.1fs", self.cfg.name, _describe(exc), delay
+                )
                 self._record_error(exc)
                 close_quietly(client)
                 client = None
@@ -144,8 +155,12 @@ class MailboxWorker:
 
     # -- one drain ---------------------------------------------------------------------------
 
-    def sync(self, client: IMAPClient, stop: threading.Event | None = None,
-             progress: Progress | None = None) -> SyncCounts:
+    def sync(
+        self,
+        client: IMAPClient,
+        stop: threading.Event | None = None,
+        progress: Progress | None = None,
+    ) -> SyncCounts:
         """Ingest everything new in the folder, batch by batch; return what this call did."""
         counts = SyncCounts()
         info = client.select_folder(self.cfg.folder)
@@ -156,8 +171,12 @@ class MailboxWorker:
         stored_validity, stored_last = self.state.load()
         cursor = cursor_start(stored_validity, stored_last, validity)
         if cursor.resync:
-            log.warning("mailbox %s: UIDVALIDITY %s -> %s, resyncing from 0 (dedupe keeps "
-                        "everything once)", self.cfg.name, stored_validity, validity)
+            log.warning(
+                "mailbox %s: UIDVALIDITY %s -> %s, resyncing from 0 (dedupe keeps everything once)",
+                self.cfg.name,
+                stored_validity,
+                validity,
+            )
         if stored_validity != validity:
             self.state.advance(validity, 0)
         last = cursor.last_uid
@@ -168,11 +187,10 @@ class MailboxWorker:
             if not pending:
                 break
             window = pending[: self.cfg.batch_size]
-            last = self._ingest_window(client, validity, window, len(pending) - len(window),
-                                       counts)
+            last = self._ingest_window(client, validity, window, len(pending) - len(window), counts)
             if progress is not None:
                 progress(len(window), len(pending))
-            pending = pending[len(window):]
+            pending = pending[len(window) :]
         self.state.synced(backlog=len(pending))  # 0 unless stopped early
         return counts
 
@@ -183,13 +201,20 @@ class MailboxWorker:
             criteria += ["NOT", "KEYWORD", self.cfg.flag]
         return new_uids(client.search(criteria), last)
 
-    def _ingest_window(self, client: IMAPClient, validity: int, window: list[int],
-                       rest: int, counts: SyncCounts) -> int:
-        sizes = {uid: int(data[b"RFC822.SIZE"])
-                 for uid, data in client.fetch(window, ["RFC822.SIZE"]).items()
-                 if b"RFC822.SIZE" in data}
-        steps = plan_steps(window, sizes, max_message_bytes=self.cfg.max_message_bytes,
-                           budget_bytes=self.cfg.fetch_budget_bytes)
+    def _ingest_window(
+        self, client: IMAPClient, validity: int, window: list[int], rest: int, counts: SyncCounts
+    ) -> int:
+        sizes = {
+            uid: int(data[b"RFC822.SIZE"])
+            for uid, data in client.fetch(window, ["RFC822.SIZE"]).items()
+            if b"RFC822.SIZE" in data
+        }
+        steps = plan_steps(
+            window,
+            sizes,
+            max_message_bytes=self.cfg.max_message_bytes,
+            budget_bytes=self.cfg.fetch_budget_bytes,
+        )
 
         def acknowledge(done: list[int]) -> None:
             # Only ever called with UIDs whose inbox rows are committed.
@@ -209,8 +234,13 @@ class MailboxWorker:
         self.state.advance(validity, max(window))  # past UIDs that vanished meanwhile too
         return max(window)
 
-    def _fetch_and_receive(self, client: IMAPClient, step: Fetch, counts: SyncCounts,
-                           acknowledge: Callable[[list[int]], None]) -> None:
+    def _fetch_and_receive(
+        self,
+        client: IMAPClient,
+        step: Fetch,
+        counts: SyncCounts,
+        acknowledge: Callable[[list[int]], None],
+    ) -> None:
         """Receive each fetched message; on a failure, acknowledge those already committed."""
         fetched = client.fetch(list(step.uids), ["BODY.PEEK[]"])
         done: list[int] = []
@@ -231,15 +261,31 @@ class MailboxWorker:
         acknowledge(done)
 
     def _quarantine(self, client: IMAPClient, step: Quarantine) -> None:
-        header = client.fetch([step.uid], ["BODY.PEEK[HEADER]"]).get(step.uid, {}).get(
-            b"BODY[HEADER]", b"")
+        header = (
+            client.fetch([step.uid], ["BODY.PEEK[HEADER]"])
+            .get(step.uid, {})
+            .get(b"BODY[HEADER]", b"")
+        )
         content_hash, size = self.blobs.put_stream(self._chunks(client, step.uid, step.size))
-        reason = (f"message of {size} bytes exceeds max_message_bytes="
-                  f"{self.cfg.max_message_bytes} of mailbox {self.cfg.name} (UID {step.uid})")
-        result = record_quarantined(self.db, content_hash=content_hash, header=bytes(header),
-                                    size=size, envelope=self.envelope, reason=reason)
-        log.warning("mailbox %s: quarantined UID %s as inbox %s: %s", self.cfg.name, step.uid,
-                    result.inbox_id, reason)
+        reason = (
+            f"message of {size} bytes exceeds max_message_bytes="
+            f"{self.cfg.max_message_bytes} of mailbox {self.cfg.name} (UID {step.uid})"
+        )
+        result = record_quarantined(
+            self.db,
+            content_hash=content_hash,
+            header=bytes(header),
+            size=size,
+            envelope=self.envelope,
+            reason=reason,
+        )
+        log.warning(
+            "mailbox %s: quarantined UID %s as inbox %s: %s",
+            self.cfg.name,
+            step.uid,
+            result.inbox_id,
+            reason,
+        )
 
     def _chunks(self, client: IMAPClient, uid: int, size: int) -> Iterator[bytes]:
         """The message in partial fetches, so memory stays at one chunk whatever its size."""

@@ -2,6 +2,7 @@
 
 from alembic import context
 
+import postdesk.store.kb_models  # registers its tables on Base.metadata
 import postdesk.store.mailbox_models  # registers its table on Base.metadata
 import postdesk.store.suppression_models  # noqa: F401 - registers its table on Base.metadata
 from postdesk.store.models import Base

@@ -1,0 +1,108 @@
+"""Outbox claims: released on shutdown, and never sent twice after a lease was taken over."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from postdesk.gateway.app import App
+from postdesk.outbound.compose import OutgoingMail
+from postdesk.outbound.outbox import enqueue
+from postdesk.outbound.transport import RelayConfig, RelayTransport
+from postdesk.outbound.worker import OutboxWorker
+from postdesk.store.enums import OutboxState
+from postdesk.store.models import OutboxItem
+from tests.support.relay import CapturingRelay
+
+
+class StopAfterFirst:
+    """The real relay transport; the first delivery also asks the worker to stop (SIGTERM)."""
+
+    def __init__(self, inner: RelayTransport, stop: asyncio.Event) -> None:
+        self.inner, self.stop = inner, stop
+
+    async def send(self, raw: bytes, mail_from: str, recipients: list[str]) -> None:
+        await self.inner.send(raw, mail_from, recipients)
+        self.stop.set()
+
+
+async def test_stop_releases_the_undelivered_claims(app: App) -> None:
+    relay = await CapturingRelay().start()
+    try:
+        now = app.clock()
+        with app.db.transaction() as session:
+            for n in range(5):
+                mail = OutgoingMail(
+                    kind="reply",
+                    ticket_id=None,
+                    from_address="support@example.com",
+                    from_name="Support",
+                    to=(f"client{n}@example.org",),
+                    subject=f"Mail {n}",
+                    text="Hello",
+                    message_id=f"shutdown-{n}@example.com",
+                    automatic=False,
+                )
+                enqueue(session, mail, now)
+        stop = asyncio.Event()
+        transport = StopAfterFirst(
+            RelayTransport(RelayConfig.from_url(f"smtp://127.0.0.1:{relay.port}")), stop
+        )
+        worker = OutboxWorker(app.db, transport, clock=app.clock, lease_seconds=300, batch=10)
+        attempted = await worker.run_once(stop)
+        assert attempted == 1 and len(relay.messages) == 1
+        with app.db.sessions() as session:
+            rows = list(session.scalars(select(OutboxItem).order_by(OutboxItem.id)))
+        assert [r.state for r in rows] == [OutboxState.SENT] + [OutboxState.PENDING] * 4
+        # Released: another process may claim them now, not after the five-minute lease.
+        assert all(r.claimed_until is None for r in rows)
+    finally:
+        await relay.stop()
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+async def test_a_slow_worker_does_not_send_rows_another_took_over(app: App) -> None:
+    """Worker one claims a batch and stalls past its lease; worker two claims and sends the
+    rows; when worker one goes on, it sends none of them a second time."""
+    relay = await CapturingRelay().start()
+    try:
+        clock = Clock(app.clock())
+        with app.db.transaction() as session:
+            for n in range(3):
+                enqueue(session, _mail(n), clock.now)
+        transport = RelayTransport(RelayConfig.from_url(f"smtp://127.0.0.1:{relay.port}"))
+        one = OutboxWorker(app.db, transport, clock=clock, lease_seconds=60)
+        two = OutboxWorker(app.db, transport, clock=clock, lease_seconds=60)
+        stalled = await asyncio.to_thread(one._claim)  # one claims, then stalls
+        assert len(stalled) == 3
+        clock.now += timedelta(seconds=61)
+        assert await two.run_once() == 3 and len(relay.messages) == 3
+        for item in stalled:  # one wakes up and goes through its batch
+            if await asyncio.to_thread(one._renew, item):
+                await one._deliver(item)
+        assert len(relay.messages) == 3, "a row was sent twice"
+    finally:
+        await relay.stop()
+
+
+def _mail(n: int) -> OutgoingMail:
+    return OutgoingMail(
+        kind="reply",
+        ticket_id=None,
+        from_address="support@example.com",
+        from_name="Support",
+        to=(f"client{n}@example.org",),
+        subject=f"Mail {n}",
+        text="Hello",
+        message_id=f"lease-{n}@example.com",
+        automatic=False,
+    )

@@ -1,5 +1,8 @@
 """Write the acceptance corpus: one .eml per case and ``expected.json`` beside them.
 
+Every message is crafted here for postdesk (no third-party samples): same licence as the
+project. Names, addresses and domains are invented (example.com, client.example, ...).
+
 Run from the repository root after changing a case, and commit the output:
     PYTHONPATH=. python tests/corpus/make_corpus.py
 Files named ``NAME-NNx.eml`` (x = a, b, ...) form one scenario, ingested in order into one

@@ -11,11 +11,14 @@ import click
 from postdesk.gateway.cli_context import Context, pass_ctx
 from postdesk.gateway.cli_kb import kb
 from postdesk.gateway.cli_mailbox import mailbox
+from postdesk.gateway.cli_suppressions import suppressions
 from postdesk.gateway.cli_users import user
 from postdesk.gateway.cli_views import inbox, outbox, sink, tickets
 from postdesk.gateway.logs import configure_logging
 
+EX_DATAERR = 65  # sysexits.h: a permanent failure; the MTA bounces with our stderr text
 EX_TEMPFAIL = 75  # sysexits.h: the MTA keeps the message and tries again later
+_READ_CHUNK = 1 << 20
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -67,18 +70,37 @@ def web(c: Context) -> None:
 @click.option("--recipient", "-r", multiple=True, help="Envelope recipient (repeatable).")
 @pass_ctx
 def ingest(c: Context, sender: str, recipient: tuple[str, ...]) -> None:
-    """Read one message on stdin (for an MTA pipe). Exit 0 when stored, 75 to have it retried."""
+    """Read one message on stdin (for an MTA pipe). Exit 0 when stored, 75 to have it retried,
+    65 (bounce) when it is empty or larger than POSTDESK_SMTP_MAX_MESSAGE_BYTES."""
     from postdesk.contracts import TemporaryFailure
+    from postdesk.gateway.accept import process_received
     from postdesk.inbound.message import Envelope
 
-    raw = sys.stdin.buffer.read()
-    if not raw.strip():
+    limit = c.settings.smtp_max_message_bytes
+    raw = sys.stdin.buffer.read(limit + 1)
+    if len(raw) > limit:
+        # Read the rest without keeping it: an MTA that meets a closed pipe may report a
+        # write error instead of our answer.
+        size = len(raw) + _drain(sys.stdin.buffer)
+        click.echo(
+            f"postdesk ingest: 5.3.4 message too big: {size} bytes, the limit is {limit} "
+            "(POSTDESK_SMTP_MAX_MESSAGE_BYTES)",
+            err=True,
+        )
+        sys.exit(EX_DATAERR)
+    if raw.isspace() or not raw:
         click.echo("postdesk ingest: empty message on stdin", err=True)
-        sys.exit(65)  # EX_DATAERR: retrying will not help
+        sys.exit(EX_DATAERR)  # retrying will not help
     rcpts = tuple(r.lower() for r in recipient) or tuple(c.settings.support_addresses[:1])
     envelope = Envelope(mail_from=sender, rcpt_to=rcpts, source="ingest")
     try:
-        accepted = c.app.accept(raw, envelope)
+        # App.accept, with our copy dropped once stored: the pipeline reads the blob back,
+        # so a big message is held once, not twice.
+        received = c.app.receive(raw, envelope)
+        del raw
+        accepted = process_received(
+            c.app.pipeline, received, defer_attempts=c.settings.smtp_defer_failed_attempts
+        )
     except TemporaryFailure as exc:
         click.echo(f"postdesk ingest: {exc}", err=True)
         sys.exit(EX_TEMPFAIL)
@@ -94,6 +116,13 @@ def ingest(c: Context, sender: str, recipient: tuple[str, ...]) -> None:
             else ""
         )
     )
+
+
+def _drain(stream) -> int:  # type: ignore[no-untyped-def]
+    total = 0
+    while chunk := stream.read(_READ_CHUNK):
+        total += len(chunk)
+    return total
 
 
 @main.group()
@@ -144,5 +173,5 @@ def settings(c: Context) -> None:
         click.echo(f"POSTDESK_{name.upper()}={shown}")
 
 
-for _group in (tickets, inbox, outbox, sink, mailbox, kb, user):
+for _group in (tickets, inbox, outbox, sink, mailbox, kb, user, suppressions):
     main.add_command(_group)

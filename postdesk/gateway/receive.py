@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from postdesk.contracts import BlobStore
+from postdesk.inbound.decode import strip_controls
 from postdesk.inbound.message import Envelope
 from postdesk.store.db import Database
 from postdesk.store.enums import InboxState
@@ -53,10 +54,10 @@ def quick_headers(raw: bytes, content_hash: str) -> QuickHeaders:
         sender = next((a for _, a in addresses if "@" in a), "")
     except Exception:
         pass
-    message_id = message_id.strip().strip("<>").strip().lower()[:900]
+    message_id = strip_controls(message_id).strip().strip("<>").strip().lower()[:900]
     if not message_id or " " in message_id:
         message_id = synthetic_message_id(content_hash)
-    return QuickHeaders(message_id, sender.strip().lower()[:320])
+    return QuickHeaders(message_id, strip_controls(sender).strip().lower()[:320])
 
 
 def synthetic_message_id(content_hash: str) -> str:

@@ -31,7 +31,9 @@ class Settings(BaseSettings):
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 2525
     smtp_lmtp: bool = Field(False, description="speak LMTP instead of SMTP on the listener")
-    smtp_max_message_bytes: int = Field(30 * 1024 * 1024, description="552 above this size")
+    smtp_max_message_bytes: int = Field(
+        30 * 1024 * 1024, description="552 above this size; `postdesk ingest` exits 65 (bounce)"
+    )
     smtp_trusted_networks: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="client networks whose mail counts as authenticated"
     )

@@ -37,6 +37,8 @@ _ENCODED_WORD = re.compile(r"=\?([^?\s]+?)\?([bBqQ])\?([^?\s]*?)\?=")
 _BETWEEN_WORDS = re.compile(r"(\?=)[ \t\r\n]+(=\?)")
 _FOLD = re.compile(r"\r?\n[ \t]*")
 _SPACES = re.compile(r"[ \t\r\n]+")
+# C0 controls but tab and line ends, and DEL: invisible, and PostgreSQL refuses NUL in text.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def codec_for(charset: str | None) -> str | None:
@@ -133,6 +135,11 @@ def _decode_word_bytes(encoding: str, text: str) -> bytes | None:
         return None
 
 
+def strip_controls(text: str) -> str:
+    """Text without NUL and the other control characters (tab and line ends stay)."""
+    return _CONTROLS.sub("", text)
+
+
 def header_text(value: str) -> str:
     """A whole header value, unfolded and decoded, with newlines and tabs collapsed."""
-    return _SPACES.sub(" ", decode_words(unfold(value))).strip()
+    return strip_controls(_SPACES.sub(" ", decode_words(unfold(value)))).strip()

@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime
 from email.utils import getaddresses, parsedate_to_datetime
 
-from postdesk.inbound.decode import decode_words, text_from_header, unfold
+from postdesk.inbound.decode import decode_words, strip_controls, text_from_header, unfold
 from postdesk.inbound.message import Address
 
 # Brackets as seen in the wild: ASCII, and full-width / guillemet look-alikes from broken clients.
@@ -26,7 +26,7 @@ def message_ids(value: str | None) -> tuple[str, ...]:
         found = [tok.strip("<>,;\"'") for tok in text.split() if "@" in tok]
     seen: dict[str, None] = {}
     for mid in found:
-        mid = mid.strip().lower()
+        mid = strip_controls(mid).strip().lower()
         if mid and len(mid) <= 998:
             seen.setdefault(mid, None)
     return tuple(seen)
@@ -38,7 +38,7 @@ def first_message_id(value: str | None) -> str | None:
         return ids[0]
     if value:
         # A lone token without brackets or '@' is still the sender's id; keep it.
-        token = text_from_header(unfold(value)).strip().strip(_OPEN + _CLOSE).split()
+        token = strip_controls(text_from_header(unfold(value))).strip(_OPEN + _CLOSE).split()
         if token:
             return token[0].lower()
     return None
@@ -55,11 +55,11 @@ def addresses(values: list[str]) -> tuple[Address, ...]:
     except Exception:  # the stdlib parser has raised on odd input in past releases
         pairs = []
     for name, email in pairs:
-        email = email.strip().strip("<>").lower()
+        email = strip_controls(email).strip().strip("<>").lower()
         if not email or " " in email or email.endswith(":"):
             continue
         try:
-            display = decode_words(name).strip().strip('"').strip()
+            display = strip_controls(decode_words(name)).strip().strip('"').strip()
         except Exception:
             display = name
         out.append(Address(email=email, name=display))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from email.generator import BytesGenerator
 from email.message import Message
@@ -20,9 +21,10 @@ from email.policy import compat32
 from postdesk.contracts import BlobStore
 from postdesk.gateway.receive import synthetic_message_id
 from postdesk.inbound.attachments import AttachmentSink, content_id, safe_filename
-from postdesk.inbound.decode import decode_bytes, header_text
+from postdesk.inbound.decode import decode_bytes, header_text, strip_controls
 from postdesk.inbound.header_fields import addresses, first_message_id, message_ids, parse_date
 from postdesk.inbound.html import html_to_text, sanitize
+from postdesk.inbound.large_parts import cut_large_runs
 from postdesk.inbound.message import AttachmentRef, InboundMessage
 from postdesk.inbound.reply_text import extract_new_text
 
@@ -46,11 +48,12 @@ def parse_message(
     raw: bytes, blobs: BlobStore, *, max_attachment_bytes: int | None = None
 ) -> InboundMessage:
     """Parse one received message. Raises ``ParseError`` only for bytes that are not mail."""
-    if not raw or not raw.strip():
+    if not raw or raw.isspace():  # (strip() would copy the whole message)
         raise ParseError("empty message")
     raw_sha256 = hashlib.sha256(raw).hexdigest()
+    cut = cut_large_runs(raw)
     try:
-        msg = BytesParser(policy=compat32).parsebytes(raw)
+        msg = BytesParser(policy=compat32).parsebytes(cut.data)
     except Exception as exc:  # compat32 is lenient; anything escaping it means garbage
         raise ParseError(f"unparseable: {type(exc).__name__}: {exc}") from exc
     headers = _decoded_headers(msg)
@@ -58,11 +61,12 @@ def parse_message(
         raise ParseError("no header fields and a binary body")
 
     bodies = _Bodies()
-    sink = AttachmentSink(blobs, max_attachment_bytes)
+    sink = AttachmentSink(blobs, max_attachment_bytes, cut)
     _walk(msg, bodies, sink, 0)
 
     text = "\n\n".join(t for t in bodies.plain if t.strip())
     html_src = "\n".join(bodies.html) if bodies.html else sink.tnef_html
+    html_src = strip_controls(html_src) if html_src is not None else None
     html = sanitize(html_src) if html_src is not None else None
     if not text.strip() and html_src:
         text = html_to_text(html_src)
@@ -121,6 +125,7 @@ def _walk(part: Message, bodies: _Bodies, sink: AttachmentSink, depth: int) -> N
         part.get_param("filename", header="content-disposition") or part.get_param("name")
     )
     if ctype in _BODY_TYPES and disposition != "attachment" and not has_name:
+        sink.restore(part)
         body = _text_of(part)
         (bodies.plain if ctype == "text/plain" else bodies.html).append(body)
         return
@@ -136,13 +141,18 @@ def _store_message_part(part: Message, ctype: str, sink: AttachmentSink, bodies:
     if data is None:
         bodies.defects.append(f"a {ctype} part could not be re-serialised and was skipped")
         return
+    body, cut = data, sink.cut
+
+    def chunks() -> Iterable[bytes]:
+        # Long runs go back in by slices, with the generator's line ends.
+        return cut.restored_chunks(body, b"\n") if cut is not None and cut.spans else [body]
+
     if ctype in _MESSAGE_TYPES:
         inner = part.get_payload(0) if part.is_multipart() else None
         subject = header_text(_get(inner, "Subject") or "") if isinstance(inner, Message) else ""
-        name = _eml_name(subject, len(sink.refs) + 1)
-        sink.add_bytes(data, name, "message/rfc822")
+        sink.add_chunks(chunks, _eml_name(subject, len(sink.refs) + 1), "message/rfc822")
     else:
-        sink.add_bytes(data, f"{ctype.split('/', 1)[1]}.txt", ctype)
+        sink.add_chunks(chunks, f"{ctype.split('/', 1)[1]}.txt", ctype)
 
 
 def _eml_name(subject: str, index: int) -> str:
@@ -179,7 +189,7 @@ def _text_of(part: Message) -> str:
         charset = value if isinstance(value, str) else None
     except Exception:
         charset = None
-    return decode_bytes(data, charset).replace("\r\n", "\n")
+    return strip_controls(decode_bytes(data, charset).replace("\r\n", "\n"))
 
 
 def _content_type(part: Message) -> str:

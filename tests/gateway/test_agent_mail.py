@@ -62,7 +62,11 @@ def to_client(captured: list[Captured], client: str = CLIENT) -> list[Captured]:
 def client_outbox(desk: Desk, client: str = CLIENT) -> list[str]:
     """Kinds of every outgoing mail (sent or not yet) addressed to the client."""
     with desk.app.db.sessions() as s:
-        return [o.kind for o in s.scalars(select(OutboxItem).order_by(OutboxItem.id)) if client in o.recipients]
+        return [
+            o.kind
+            for o in s.scalars(select(OutboxItem).order_by(OutboxItem.id))
+            if client in o.recipients
+        ]
 
 
 @pytest.mark.parametrize("variant", ["agent-address", "in-reply-to-only"])

@@ -157,3 +157,33 @@ class _MemoryBlobs:
     def put_stream(self, chunks: Iterable[bytes]) -> tuple[str, int]:
         data = b"".join(chunks)
         return self.put(data), len(data)
+
+
+def test_cutting_base64_runs_changes_no_parse(corpus: Path, session_blobs: FileBlobStore) -> None:
+    """Differential: every message parses the same with even tiny line runs cut out (the
+    large-attachment path of ``large_parts``) as when the stdlib parser sees it whole."""
+    from postdesk.inbound import large_parts
+    from tests.inbound.test_large_parts import _summary
+
+    def parsed(raw: bytes, min_run: int) -> tuple:
+        original = large_parts.MIN_RUN
+        large_parts.MIN_RUN = min_run
+        try:
+            return _summary(parse_message(raw, session_blobs))
+        except ParseError as exc:
+            return ("ParseError", str(exc))
+        finally:
+            large_parts.MIN_RUN = original
+
+    cut = differ = 0
+    files = _message_files(corpus)
+    for path in files:
+        raw = path.read_bytes()
+        if not large_parts.cut_large_runs(raw, 8).spans:
+            continue
+        cut += 1
+        if parsed(raw, 8) != parsed(raw, 10**12):
+            differ += 1
+            print("differs:", path.relative_to(corpus))
+    print(f"\n{len(files)} messages, {cut} with runs cut, {differ} parsed differently")
+    assert cut > 300 and differ == 0

@@ -17,6 +17,7 @@ from postdesk.inbound.classify.stage import Finding
 _VACATION_SUBJECT = re.compile(
     r"auto(?:matic|matische|matisch|matique|mática|matica|maattinen|matyczna)?[- ]?"
     r"(?:reply|antwort|antwoord|réponse|respuesta|risposta|resposta|vastaus|odpowiedź|svar)|"
+    r"(?:réponse|respuesta|risposta|resposta) autom[aá]ti(?:que|ca)|"
     r"autorespons|autoreply|auto[- ]?response|out of (?:the )?office|abwesenheit|"
     r"vacation|on holiday|on leave|away from (?:my|the) (?:desk|office)|away until|"
     r"absence|absent|fuera de la oficina|ausente|congés|ferie|urlaub|"
@@ -30,6 +31,7 @@ _VACATION_BODY = re.compile(
     r"bin (?:bis|ab) .* (?:nicht|wieder)|abwesend|je suis absent|estoy fuera",
     re.I,
 )
+_COMMENT = re.compile(r"\([^)]*\)")
 _AUTO_HEADERS = {
     "x-autoreply": None,  # any value except "no"
     "x-autorespond": None,
@@ -54,8 +56,9 @@ def read_receipt(facts: Facts) -> Finding | None:
 
 
 def auto_submitted(facts: Facts) -> Finding | None:
-    value = facts.header("Auto-Submitted").lower().split(";", 1)[0].strip()
-    if not value or value == "no":
+    # RFC 3834 allows parameters and comments: "no (a person wrote this)" is still "no".
+    value = _COMMENT.sub(" ", facts.header("Auto-Submitted").lower()).split(";", 1)[0].strip()
+    if not value or value.split()[0] == "no":
         return None
     replied = value.startswith("auto-replied")
     return Finding(

@@ -14,6 +14,7 @@ from email.parser import BytesParser
 from email.policy import compat32
 from functools import cached_property
 
+from postdesk.inbound import large_parts
 from postdesk.inbound.message import InboundMessage
 
 _DAEMON_LOCAL = re.compile(
@@ -32,7 +33,11 @@ class Facts:
 
     @cached_property
     def mime(self) -> Message:
-        return BytesParser(policy=compat32).parsebytes(self.raw)
+        # Without base64 runs over 1 MB: a bounce returning a 20 MB attachment stays small here.
+        # The stages read status blocks, headers and notice text (never MBs of base64 lines),
+        # not attachment bodies.
+        cut = large_parts.cut_large_runs(self.raw, large_parts.MIN_RUN * 4)
+        return BytesParser(policy=compat32).parsebytes(cut.data)
 
     def header(self, name: str) -> str:
         return (self.msg.header(name) or "").strip()

@@ -12,7 +12,7 @@ from postdesk.gateway.receive import ReceiveResult, receive
 from postdesk.gateway.settings import Settings
 from postdesk.inbound.message import Envelope
 from postdesk.outbound.render import Renderer
-from postdesk.rules.builtin import builtin_rules
+from postdesk.rules.builtin import build_rules
 from postdesk.store.blobs import FileBlobStore
 from postdesk.store.db import Database
 
@@ -27,7 +27,8 @@ class App:
         self.db = Database(settings.resolved_database_url)
         self.blobs = FileBlobStore(settings.blob_dir)
         self.renderer = Renderer()
-        self.rules = builtin_rules()
+        # Validated at start: a bad rules file stops the process with the rule and field named.
+        self.rules, self.rules_config = build_rules(settings.rules_file, settings.on_call)
         self.pipeline = Pipeline(
             self.db, self.blobs, settings, renderer=self.renderer, rules=self.rules, clock=clock
         )

@@ -1,10 +1,26 @@
-"""The built-in policy, as data: the rules that run when no rules file says otherwise."""
+"""The rules that run: the acknowledgement, then the rules file's (or the default) rules."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from postdesk.rules.acknowledge import Acknowledge
+from postdesk.rules.configured import ConfiguredRule
 from postdesk.rules.engine import Rule
+from postdesk.rules.loader import effective_rules
+from postdesk.rules.schema import RulesFile
 
 
-def builtin_rules() -> list[Rule]:
-    return [Acknowledge()]
+def build_rules(
+    rules_file: Path | None = None, on_call: str | None = None
+) -> tuple[list[Rule], RulesFile]:
+    """The engine's rules and the policy they were built from; raises ``RulesError``."""
+    config = effective_rules(rules_file)
+    configured: list[Rule] = [
+        ConfiguredRule(spec, config.settings, on_call=on_call) for spec in config.rules
+    ]
+    return [Acknowledge(), *configured], config
+
+
+def builtin_rules(rules_file: Path | None = None, on_call: str | None = None) -> list[Rule]:
+    return build_rules(rules_file, on_call)[0]

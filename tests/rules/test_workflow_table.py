@@ -120,9 +120,7 @@ TYPE_EXPECTED = {
     T.ESCALATION: set(),
 }
 TYPE_CASES = [
-    (cur, new, status)
-    for cur, new in itertools.product(T, T)
-    for status in EXPECTED[cur]
+    (cur, new, status) for cur, new in itertools.product(T, T) for status in EXPECTED[cur]
 ]
 
 

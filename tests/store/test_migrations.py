@@ -6,7 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from postdesk.store import mailbox_models, suppression_models  # noqa: F401 - register tables
+from postdesk.store import mailbox_models, rules_models, suppression_models  # noqa: F401
 from postdesk.store.db import Database
 from postdesk.store.migrate import alembic_config, current
 from postdesk.store.models import Base

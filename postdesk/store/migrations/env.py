@@ -3,6 +3,7 @@
 from alembic import context
 
 import postdesk.store.mailbox_models  # registers its table on Base.metadata
+import postdesk.store.rules_models
 import postdesk.store.suppression_models  # noqa: F401 - registers its table on Base.metadata
 from postdesk.store.models import Base
 

@@ -11,6 +11,7 @@ import click
 
 from postdesk.gateway.cli_context import Context, pass_ctx
 from postdesk.gateway.cli_mailbox import mailbox
+from postdesk.gateway.cli_rules import rules
 from postdesk.gateway.cli_views import inbox, outbox, sink, tickets
 
 EX_TEMPFAIL = 75  # sysexits.h: the MTA keeps the message and tries again later
@@ -132,5 +133,5 @@ def settings(c: Context) -> None:
         click.echo(f"POSTDESK_{name.upper()}={shown}")
 
 
-for _group in (tickets, inbox, outbox, sink, mailbox):
+for _group in (tickets, inbox, outbox, sink, mailbox, rules):
     main.add_command(_group)

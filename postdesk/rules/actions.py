@@ -152,11 +152,14 @@ def _reply(ctx: RuleContext, template: str, to: str, rule: str) -> str:
         renderer=ctx.renderer,
         ticket=t,
         template=template,
-        kind=f"rule:{rule}",
+        kind=template[:20],  # messages.kind is short; the audit names the rule
         to=[t.requester.email],
         context={"requester_name": t.requester.name, "articles": ctx.facts.get("articles", [])},
         now=ctx.now,
         parent_message_id=inbound.message_id.lower() if inbound else None,
         parent_references=[r.lower() for r in inbound.references] if inbound else (),
+        # The cap stops responder loops, which need an inbound message; mail caused by staff
+        # (a ticket resolved) or by the clock is not an answer to anything.
+        capped=inbound is not None,
     )
     return f"reply {template} to {t.requester.email}"

@@ -29,13 +29,22 @@ class Gateway:
     smtp_port: int = 0
     ingest: IngestService | None = None
     imap: Any = None  # MailboxSupervisor, when mailboxes are configured
+    time_rules: Any = None  # TimeRules, when the scheduler is on
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _server: asyncio.base_events.Server | None = None
 
     async def start(
-        self, *, smtp: bool = True, outbox: bool = True, imap: bool = True, reuse_port: bool = False
+        self,
+        *,
+        smtp: bool = True,
+        outbox: bool = True,
+        imap: bool = True,
+        reuse_port: bool = False,
+        scheduler: bool = False,
     ) -> None:
         s = self.app.settings
+        if scheduler:
+            self._start_scheduler()
         self.ingest = IngestService(self.app.pipeline, on_processed=self._processed)
         self._tasks.append(asyncio.create_task(self.ingest.run(self.stop_event)))
         if outbox:
@@ -68,6 +77,22 @@ class Gateway:
             )
             self.smtp_port = self._server.sockets[0].getsockname()[1]
             log.info("SMTP listening on %s:%s", s.smtp_host, self.smtp_port)
+
+    def _start_scheduler(self) -> None:
+        """The time-based rules, in whichever process holds the leader lock."""
+        from postdesk.rules.scheduler import LeaderLock, TimeRules, lead
+        from postdesk.rules.timed import run_time_rules
+
+        app = self.app
+
+        def job(_now: object) -> None:
+            run_time_rules(app.db, app.settings, app.clock())
+            self.outbox_wake.set()
+
+        self.time_rules = TimeRules(job, app.settings.rules_tick_seconds)
+        self._tasks.append(
+            asyncio.create_task(lead(LeaderLock(app.db), self.time_rules, self.stop_event))
+        )
 
     def _start_imap(self) -> None:
         """One thread per mailbox; committed rows are handed to the ingest service."""
@@ -115,7 +140,7 @@ class Gateway:
 
 async def serve(app: App) -> None:
     gateway = Gateway(app)
-    await gateway.start(reuse_port=app.settings.smtp_reuse_port)
+    await gateway.start(reuse_port=app.settings.smtp_reuse_port, scheduler=True)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, gateway.stop_event.set)

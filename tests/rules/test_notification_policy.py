@@ -16,7 +16,15 @@ from postdesk.gateway.settings import Settings
 from postdesk.rules.engine import event_for
 from postdesk.rules.fire import fire
 from postdesk.store import changes
-from postdesk.store.models import Agent, ClientDomain, ClientOrg, Notification, OutboxItem, Ticket
+from postdesk.store.models import (
+    Agent,
+    AuditEntry,
+    ClientDomain,
+    ClientOrg,
+    Notification,
+    OutboxItem,
+    Ticket,
+)
 from tests.support import with_settings
 from tests.support.mail import client_mail, smtp_send
 from tests.support.relay import CapturingRelay
@@ -139,6 +147,17 @@ async def test_new_client_ticket_tells_csm_managers_and_on_call(desk: Desk) -> N
     with desk.app.db.sessions() as s:
         panel = set(s.scalars(select(Notification.kind).where(Notification.ticket_id == ticket.id)))
     assert panel == {"new_ticket"}  # in-app too; the CSM's "assigned" is folded into it
+    with desk.app.db.sessions() as s:
+        why = set(
+            s.scalars(
+                select(AuditEntry.detail).where(
+                    AuditEntry.ticket_id == ticket.id, AuditEntry.action == "rule"
+                )
+            )
+        )
+    # the ticket's history says which rules matched and why
+    assert "notify-new-ticket on ticket.created: message.from = 'client'" in why
+    assert "assign-to-csm on ticket.created: message.from = 'client'" in why
 
 
 async def test_p1_tells_the_whole_team_at_once(desk: Desk) -> None:

@@ -46,6 +46,10 @@ rules:
       - {field: message.from, equals: client}
       - {field: message.text, contains: "formal complaint"}
     then: [{escalate: {type: service complaint}}]
+  - name: answered
+    events: [status.changed]
+    when: [{field: event.old, equals: pending}, {field: event.new, equals: open}]
+    then: [{add_tag: answered}]
 """
 AGENTS = [
     ("carla@example.com", "agent", "support", False),  # Acme's CSM
@@ -274,3 +278,25 @@ async def test_escalation_tells_management_and_never_the_client(desk: Desk) -> N
         # nothing about the escalation ticket ever went to a non-agent
         for row in s.scalars(select(OutboxItem).where(OutboxItem.ticket_id == esc.id)):
             assert all(r.endswith("@example.com") for r in row.recipients)
+
+
+async def test_a_client_answer_to_pending_raises_status_changed(desk: Desk) -> None:
+    await desk.client_writes("Printer jammed", "Paper everywhere")
+    [ack] = [
+        c
+        for c in await desk.mail(4) and desk.relay.messages
+        if c.rcpt_tos == ["ana@client.example"]
+    ]
+    desk.relay.messages.clear()
+    desk.change(
+        "carla@example.com",
+        lambda s, t: changes.set_status(
+            s, t, "pending", actor="carla@example.com", now=desk.app.clock()
+        ),
+    )
+    await desk.client_writes(
+        "Re: " + ack.message["Subject"], "Here it is", in_reply_to=ack.message["Message-ID"]
+    )
+    assert await desk.mail(1) == {"notify:client_reply": {"carla@example.com"}}
+    ticket = desk.ticket()
+    assert ticket.status == "open" and "answered" in ticket.tags

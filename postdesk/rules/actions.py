@@ -16,7 +16,7 @@ from postdesk.rules.escalation import escalate, escalation_ticket_for
 from postdesk.rules.schema import Action, Policy
 from postdesk.store import changes
 from postdesk.store.enums import Status, TicketType
-from postdesk.store.models import Agent
+from postdesk.store.models import Agent, Ticket
 from postdesk.store.tickets import agent_by_email, audit
 from postdesk.store.workflow import WorkflowError
 
@@ -101,7 +101,7 @@ def _run(
         target = t
         if ctx.event.name == "ticket.escalated":
             target = escalation_ticket_for(s, t) or t  # staff discuss it in the internal thread
-        summary = (n.summary or description or rule).format(ticket=t)
+        summary = _fill(n.summary or description or rule, t)
         told = notify_agents(
             s,
             ident=ctx.ident,
@@ -163,3 +163,16 @@ def _reply(ctx: RuleContext, template: str, to: str, rule: str) -> str:
         capped=inbound is not None,
     )
     return f"reply {template} to {t.requester.email}"
+
+
+def _fill(text: str, ticket: Ticket) -> str:
+    """The few placeholders a summary may use; not ``str.format``, which reaches attributes."""
+    values = {
+        "{ticket.id}": str(ticket.id),
+        "{ticket.subject}": ticket.subject,
+        "{ticket.priority}": ticket.priority,
+        "{ticket.status}": ticket.status,
+    }
+    for key, value in values.items():
+        text = text.replace(key, value)
+    return text

@@ -156,3 +156,12 @@ def test_conditions(cond: dict, holds: bool) -> None:  # type: ignore[type-arg]
     assert (reason is not None) is holds
     if holds:
         assert cond["field"] in reason  # type: ignore[operator]
+
+
+def test_summary_placeholders_reach_no_attributes() -> None:
+    from postdesk.rules.actions import _fill
+    from postdesk.store.models import Ticket
+
+    t = Ticket(id=7, subject="Tills down", priority="P1", status="open")
+    assert _fill("#{ticket.id} {ticket.subject} ({ticket.priority})", t) == "#7 Tills down (P1)"
+    assert _fill("{ticket.__class__}", t) == "{ticket.__class__}"

@@ -116,11 +116,11 @@ def _run(
         seen.update(a.id for a in told)
         return "notify " + (", ".join(a.email for a in told) or "nobody")
     if action.escalate is not None:
-        done = escalate(
+        raised = escalate(
             s, t, actor, now, action.escalate.type, hierarchy=policy.escalation, reason=description
         )
-        ctx.changed(done.change)
-        return f"escalate to {done.level.name} (#{done.escalation_ticket.id})"
+        ctx.changed(raised.change)
+        return f"escalate to {raised.level.name} (#{raised.escalation_ticket.id})"
     if action.close is not None:
         template = action.close.get("template")
         if template:

@@ -69,7 +69,6 @@ class RuleContext:
     may_auto_respond: bool = True
     facts: dict[str, Any] = field(default_factory=dict)
     follow_ups: list[Event] = field(default_factory=list)
-    dry_run: bool = False
 
     def changed(self, change: Change | None) -> None:
         """Queue the event of a change an action made."""

@@ -60,7 +60,8 @@ def effective_rules(path: Path | None) -> RulesFile:
 
 def _describe(exc: ValidationError, data: dict[str, Any], source: str) -> str:
     lines = []
-    rules = data.get("rules") if isinstance(data.get("rules"), list) else []
+    raw_rules = data.get("rules")
+    rules: list[Any] = raw_rules if isinstance(raw_rules, list) else []
     for err in exc.errors():
         loc = list(err["loc"])
         where = ""

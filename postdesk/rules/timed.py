@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
@@ -54,12 +54,14 @@ class TimedReport:
 
     @property
     def total(self) -> int:
-        return sum(
-            map(
-                len,
-                (self.reminders, self.auto_closed, self.closed_resolved, self.breaches, self.fired),
-            )
+        parts: tuple[list[Any], ...] = (
+            self.reminders,
+            self.auto_closed,
+            self.closed_resolved,
+            self.breaches,
+            self.fired,
         )
+        return sum(len(p) for p in parts)
 
 
 @dataclass
@@ -263,7 +265,7 @@ class _OncePerStatus:
 
     def __init__(self, rule: Rule) -> None:
         self.rule, self.name, self.description = rule, rule.name, rule.description
-        self.events = ("time.passed",)
+        self.events: tuple[str, ...] = ("time.passed",)
 
     def check(self, ctx: RuleContext) -> str | None:
         fired = ctx.session.scalar(
@@ -291,7 +293,7 @@ def _time_passed(
 ) -> None:
     if t.status not in ACTIVE:
         return
-    wrapped = [_OncePerStatus(r) for r in timed]
+    wrapped: list[Rule] = [_OncePerStatus(r) for r in timed]
     others = [r for r in env.rules if "time.passed" not in r.events]
     ctx = RuleContext(
         session=s,

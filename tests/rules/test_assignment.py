@@ -159,3 +159,36 @@ def test_manual_assignment_always_wins(db: Database) -> None:
         with pytest.raises(WorkflowError, match="by hand"):
             changes.assign(s, ticket, a3, actor="rule:rr", now=NOW)
         assert ticket.assignee_id == a1.id
+
+
+def test_round_robin_takes_turns_across_concurrent_writers(db: Database, database_url: str) -> None:
+    """Four writers with their own engines (as processes would have) share one turn."""
+    import threading
+
+    got: Counter[str] = Counter()
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def writer() -> None:
+        database = Database(database_url)
+        try:
+            for _ in range(30):
+                with database.transaction() as s:
+                    agent = pick_round_robin(s, "support", NOW)
+                    assert agent is not None
+                    email = agent.email
+                with lock:
+                    got[email] += 1
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            database.dispose()
+
+    threads = [threading.Thread(target=writer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    # 120 turns over 3 agents: exactly 40 each, whichever writer took which turn
+    assert got == Counter({"a1@x": 40, "a2@x": 40, "a3@x": 40})

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from postdesk.outbound.render import BUILTIN
 from postdesk.rules.acknowledge import Acknowledge
 from postdesk.rules.configured import ConfiguredRule
 from postdesk.rules.engine import Rule
-from postdesk.rules.loader import effective_rules
+from postdesk.rules.loader import RulesError, effective_rules, missing_templates
 from postdesk.rules.schema import RulesFile
 
 
@@ -16,6 +17,9 @@ def build_rules(
 ) -> tuple[list[Rule], RulesFile]:
     """The engine's rules and the policy they were built from; raises ``RulesError``."""
     config = effective_rules(rules_file)
+    problems = missing_templates(config, [BUILTIN])
+    if problems:
+        raise RulesError("\n".join(f"{rules_file}: {p}" for p in problems))
     configured: list[Rule] = [
         ConfiguredRule(spec, config.settings, on_call=on_call) for spec in config.rules
     ]

@@ -58,6 +58,25 @@ def effective_rules(path: Path | None) -> RulesFile:
     return custom.model_copy(update={"rules": [*kept, *custom.rules]})
 
 
+def missing_templates(config: RulesFile, template_dirs: list[Path]) -> list[str]:
+    """Reply/close templates the rules name that exist in none of ``template_dirs``."""
+    problems = []
+    for rule in config.rules:
+        for j, action in enumerate(rule.then):
+            name = action.reply.template if action.reply else None
+            key = "reply.template"
+            if action.close and action.close.get("template"):
+                name, key = str(action.close["template"]), "close.template"
+            if name is None:
+                continue
+            if not any((d / f"{name}.txt.j2").exists() for d in template_dirs):
+                problems.append(
+                    f"rule {rule.name!r} then[{j}].{key}: no template {name!r}"
+                    f" ({name}.subject.j2 and {name}.txt.j2)"
+                )
+    return problems
+
+
 def _describe(exc: ValidationError, data: dict[str, Any], source: str) -> str:
     lines = []
     raw_rules = data.get("rules")

@@ -165,3 +165,15 @@ def test_summary_placeholders_reach_no_attributes() -> None:
     t = Ticket(id=7, subject="Tills down", priority="P1", status="open")
     assert _fill("#{ticket.id} {ticket.subject} ({ticket.priority})", t) == "#7 Tills down (P1)"
     assert _fill("{ticket.__class__}", t) == "{ticket.__class__}"
+
+
+def test_a_reply_with_a_missing_template_is_refused_at_start(tmp_path: Path) -> None:
+    from postdesk.rules.builtin import build_rules
+
+    f = tmp_path / "r.yaml"
+    f.write_text(
+        "rules:\n  - name: thanks\n    events: [ticket.created]\n"
+        "    then: [{add_tag: a}, {reply: {template: thank_you}}]\n"
+    )
+    with pytest.raises(RulesError, match=r"rule 'thanks' then\[1\]\.reply\.template"):
+        build_rules(f)

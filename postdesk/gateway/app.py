@@ -12,7 +12,7 @@ from postdesk.gateway.receive import ReceiveResult, receive
 from postdesk.gateway.settings import Settings
 from postdesk.inbound.message import Envelope
 from postdesk.outbound.render import Renderer
-from postdesk.rules.builtin import builtin_rules
+from postdesk.rules.builtin import build_rules
 from postdesk.rules.suggest import SuggestConfig
 from postdesk.store.blobs import FileBlobStore
 from postdesk.store.db import Database
@@ -28,12 +28,9 @@ class App:
         self.db = Database(settings.resolved_database_url)
         self.blobs = FileBlobStore(settings.blob_dir)
         self.renderer = Renderer()
-        self.rules = builtin_rules(
-            SuggestConfig(
-                enabled=settings.kb_suggest,
-                threshold=settings.kb_suggest_threshold,
-                limit=settings.kb_suggest_max,
-            )
+        # Validated at start: a bad rules file stops the process with the rule and field named.
+        self.rules, self.rules_config = build_rules(
+            settings.rules_file, settings.on_call, kb_suggestions(settings)
         )
         self.pipeline = Pipeline(
             self.db, self.blobs, settings, renderer=self.renderer, rules=self.rules, clock=clock
@@ -63,3 +60,11 @@ class App:
 
     def close(self) -> None:
         self.db.dispose()
+
+
+def kb_suggestions(settings: Settings) -> SuggestConfig:
+    return SuggestConfig(
+        enabled=settings.kb_suggest,
+        threshold=settings.kb_suggest_threshold,
+        limit=settings.kb_suggest_max,
+    )

@@ -11,6 +11,7 @@ import click
 from postdesk.gateway.cli_context import Context, pass_ctx
 from postdesk.gateway.cli_kb import kb
 from postdesk.gateway.cli_mailbox import mailbox
+from postdesk.gateway.cli_rules import rules
 from postdesk.gateway.cli_suppressions import suppressions
 from postdesk.gateway.cli_users import user
 from postdesk.gateway.cli_views import inbox, outbox, sink, tickets
@@ -173,5 +174,5 @@ def settings(c: Context) -> None:
         click.echo(f"POSTDESK_{name.upper()}={shown}")
 
 
-for _group in (tickets, inbox, outbox, sink, mailbox, kb, user, suppressions):
+for _group in (tickets, inbox, outbox, sink, mailbox, kb, user, suppressions, rules):
     main.add_command(_group)

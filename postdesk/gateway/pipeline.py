@@ -32,7 +32,7 @@ from postdesk.outbound.limits import AutoReplyLimits, inbound_rate_refusal
 from postdesk.outbound.render import Renderer
 from postdesk.outbound.suppression import inbound_count_since
 from postdesk.outbound.ticket_mail import MailIdentity
-from postdesk.rules.engine import Rule, RuleContext, run_rules
+from postdesk.rules.engine import Rule, RuleContext, RuleOutcome, dispatch
 from postdesk.store.db import Database
 from postdesk.store.enums import InboxState
 from postdesk.store.models import InboxItem, Ticket
@@ -71,6 +71,7 @@ class Pipeline:
         self.rules = list(rules)
         self.clock = clock
         self.keys = settings.signing_keys()
+        self.outcomes: list[RuleOutcome] = []  # of the last message (for dry runs)
         limits = AutoReplyLimits(
             timedelta(minutes=settings.auto_reply_min_interval_minutes),
             settings.auto_reply_max_per_day,
@@ -178,19 +179,18 @@ class Pipeline:
             now=now,
             join_thread=not sender.forged,
         )
-        for event in events:
-            ctx = RuleContext(
-                session=session,
-                event=event,
-                ticket=ticket,
-                now=now,
-                renderer=self.renderer,
-                ident=self.ident,
-                message=message,
-                inbound=inbound,
-                may_auto_respond=may_auto_respond,
-            )
-            run_rules(self.rules, ctx)
+        ctx = RuleContext(
+            session=session,
+            event=events[0],
+            ticket=ticket,
+            now=now,
+            renderer=self.renderer,
+            ident=self.ident,
+            message=message,
+            inbound=inbound,
+            may_auto_respond=may_auto_respond,
+        )
+        self.outcomes = dispatch(self.rules, ctx, events)
         if sender.forged:
             warn_forged(self._agent_ctx(session, now), sender, ticket, message)
         return self._finish(row, ticket.id, decision.action, decision.reason, now)

@@ -30,6 +30,7 @@ class Gateway:
     ingest: IngestService | None = None
     imap: Any = None  # MailboxSupervisor, when mailboxes are configured
     web: Any = None  # admin.server.WebServer, when the admin is served
+    time_rules: Any = None  # TimeRules, when the scheduler is on
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _server: asyncio.base_events.Server | None = None
 
@@ -41,8 +42,11 @@ class Gateway:
         imap: bool = True,
         reuse_port: bool = False,
         web: bool = False,
+        scheduler: bool = False,
     ) -> None:
         s = self.app.settings
+        if scheduler:
+            self._start_scheduler()
         self.ingest = IngestService(self.app.pipeline, on_processed=self._processed)
         self._tasks.append(asyncio.create_task(self.ingest.run(self.stop_event)))
         if outbox:
@@ -85,6 +89,22 @@ class Gateway:
                 loop.call_soon_threadsafe(wake.set)
 
             self.web = await start_web(self.app, s.web_host, s.web_port, wake_outbox=wake_outbox)
+
+    def _start_scheduler(self) -> None:
+        """The time-based rules, in whichever process holds the leader lock."""
+        from postdesk.rules.scheduler import LeaderLock, TimeRules, lead
+        from postdesk.rules.timed import run_time_rules
+
+        app = self.app
+
+        def job(_now: object) -> None:
+            run_time_rules(app.db, app.settings, app.clock())
+            self.outbox_wake.set()
+
+        self.time_rules = TimeRules(job, app.settings.rules_tick_seconds)
+        self._tasks.append(
+            asyncio.create_task(lead(LeaderLock(app.db), self.time_rules, self.stop_event))
+        )
 
     def _start_imap(self) -> None:
         """One thread per mailbox; committed rows are handed to the ingest service."""
@@ -134,7 +154,9 @@ class Gateway:
 
 async def serve(app: App) -> None:
     gateway = Gateway(app)
-    await gateway.start(reuse_port=app.settings.smtp_reuse_port, web=app.settings.web_enabled)
+    await gateway.start(
+        reuse_port=app.settings.smtp_reuse_port, web=app.settings.web_enabled, scheduler=True
+    )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, gateway.stop_event.set)

@@ -45,6 +45,13 @@ class Settings(BaseSettings):
     mailboxes_file: Path | None = Field(
         None, description="YAML list of IMAP mailboxes to poll (see README: IMAP mailboxes)"
     )
+    rules_file: Path | None = Field(
+        None, description="YAML rules (docs/rules.md); unset: the built-in default rules"
+    )
+    on_call: str | None = Field(
+        None, description="the on-call agent's address, told of new tickets"
+    )
+    rules_tick_seconds: float = Field(60.0, description="how often the time-based rules run")
     web_host: str = "127.0.0.1"
     web_port: int = Field(8080, description="0 picks a free port")
     web_enabled: bool = Field(True, description="serve the web admin from `postdesk serve`")

@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from postdesk.inbound.message import InboundMessage
-from postdesk.rules.engine import Event
+from postdesk.rules.engine import Event, event_for
 from postdesk.store.changes import set_status
 from postdesk.store.enums import Status
 from postdesk.store.models import Attachment, InboxItem, Message, Ticket
@@ -54,7 +54,7 @@ def open_or_attach(
     events = [Event("message.received", ticket.id)]
     actor = msg.from_addr.email if msg.from_addr else "system"
     if decision.action == "reopen":
-        set_status(
+        change = set_status(
             session,
             ticket,
             Status.OPEN,
@@ -63,9 +63,14 @@ def open_or_attach(
             detail="client replied to a resolved ticket",
         )
         events.insert(0, Event("ticket.reopened", ticket.id))
+        events.append(event_for(change))  # type: ignore[arg-type]
     elif ticket.status == Status.PENDING and decision.purpose == "reply":
         # A client's answer puts the ticket back in the agents' queue.
-        set_status(session, ticket, Status.OPEN, actor=actor, now=now, detail="client replied")
+        change = set_status(
+            session, ticket, Status.OPEN, actor=actor, now=now, detail="client replied"
+        )
+        events.append(event_for(change))  # type: ignore[arg-type]
+    events = [e for e in events if e is not None]
     ticket.updated_at = now
     return ticket, events
 

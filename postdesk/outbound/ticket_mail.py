@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from postdesk.outbound.compose import OutgoingAttachment, OutgoingMail, thread_references
@@ -14,10 +15,27 @@ from postdesk.outbound.limits import AutoReplyLimits
 from postdesk.outbound.outbox import enqueue
 from postdesk.outbound.render import Renderer
 from postdesk.outbound.suppression import auto_reply_capped
-from postdesk.store.enums import OutboxState
-from postdesk.store.models import Message, OutboxItem, Ticket
+from postdesk.store.enums import OutboxState, TicketType
+from postdesk.store.models import Agent, Message, OutboxItem, Ticket
 from postdesk.threading.subject import tagged_subject
 from postdesk.threading.tokens import Purpose, make_message_id, reply_address
+
+
+class ClientMailRefused(ValueError):
+    """Mail about an internal (escalation) ticket addressed to someone who is not staff."""
+
+
+def _only_agents(session: Session, recipients: Sequence[str]) -> None:
+    """Escalation tickets are internal: refuse any recipient that is not an active agent."""
+    wanted = {r.lower() for r in recipients}
+    agents = set(
+        session.scalars(select(Agent.email).where(Agent.email.in_(wanted), Agent.active.is_(True)))
+    )
+    outsiders = sorted(wanted - agents)
+    if outsiders:
+        raise ClientMailRefused(
+            f"an escalation ticket is internal; refusing mail to {', '.join(outsiders)}"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +74,8 @@ def send_ticket_mail(
     """Render ``template`` and enqueue it. ``capped``: automatic mail to these recipients counts
     against the per-recipient cap (not for staff notifications). ``record``: the mail is part of
     the client thread and stored as an outgoing message (not for staff notifications)."""
+    if ticket.type == TicketType.ESCALATION:
+        _only_agents(session, [*to, *cc])
     support = ticket.support_address
     domain = support.rpartition("@")[2]
     base = {"ticket": ticket, "support_name": ident.support_name, "portal_url": ident.portal_url}

@@ -9,7 +9,7 @@ from postdesk.rules.engine import RuleContext
 class Acknowledge:
     name = "acknowledge"
     description = "Send the requester an acknowledgement with the ticket number."
-    events = ("ticket.created",)
+    events: tuple[str, ...] = ("ticket.created",)
 
     def check(self, ctx: RuleContext) -> str | None:
         if ctx.ticket.origin != "email" or ctx.ticket.requester is None:

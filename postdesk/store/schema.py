@@ -8,6 +8,7 @@ from postdesk.store import (  # noqa: F401 - importing registers the tables
     admin_models,
     kb_models,
     mailbox_models,
+    rules_models,
     suppression_models,
 )
 from postdesk.store.models import Base

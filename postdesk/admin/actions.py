@@ -18,6 +18,8 @@ from postdesk.outbound.public_reply import (
     quotes_internal,
     send_public_reply_mail,
 )
+from postdesk.rules.engine import event_for
+from postdesk.rules.fire import fire
 from postdesk.store import changes
 from postdesk.store.changes import Change
 from postdesk.store.models import Agent, Message, Ticket
@@ -76,7 +78,8 @@ def reply(
         raise WorkflowError(f"not sent: {item.last_error or 'every recipient is suppressed'}")
     audit(session, ticket.id, agent.email, "reply", detail=f"to {', '.join([*to, *cc])}", at=now)
     if then_status:
-        changes.set_status(session, ticket, then_status, actor=agent.email, now=now)
+        made = changes.set_status(session, ticket, then_status, actor=agent.email, now=now)
+        _fire(session, core, ticket, made, now)
     return message
 
 
@@ -119,9 +122,37 @@ def note(
 
 
 def change(
+    session: Session,
+    core: App,
+    agent: Agent,
+    ticket: Ticket,
+    field: str,
+    value: str,
+    *,
+    now: datetime,
+) -> Change | None:
+    """One field through ``store.changes`` (audited, workflow-checked); the rules then see the
+    change (an assignment notifies the assignee, a resolution tells the client, ...)."""
+    made = _change(session, agent, ticket, field, value, now=now)
+    _fire(session, core, ticket, made, now)
+    return made
+
+
+def _fire(session: Session, core: App, ticket: Ticket, made: Change | None, now: datetime) -> None:
+    fire(
+        session,
+        core.rules,
+        ticket=ticket,
+        events=[event_for(made)],
+        now=now,
+        renderer=core.renderer,
+        ident=core.pipeline.ident,
+    )
+
+
+def _change(
     session: Session, agent: Agent, ticket: Ticket, field: str, value: str, *, now: datetime
 ) -> Change | None:
-    """One field through ``store.changes`` (audited, workflow-checked)."""
     actor = agent.email
     if field == "status":
         return changes.set_status(session, ticket, value, actor=actor, now=now)

@@ -185,8 +185,10 @@ def post_note(request: Request, number: TicketNo, data: TextIn, me: Agent = Depe
 
 @router.post("/tickets/{number}/changes", response_model=TicketOut)
 def post_change(request: Request, number: TicketNo, data: ChangeIn, me: Agent = Depends(api_agent)):  # type: ignore[no-untyped-def]
+    core = state(request).core
+
     def do(s, t, now):  # type: ignore[no-untyped-def]
-        actions.change(s, me, t, data.field, data.value, now=now)
+        actions.change(s, core, me, t, data.field, data.value, now=now)
         return None
 
     return _run(request, number, do)

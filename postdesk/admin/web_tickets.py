@@ -175,11 +175,12 @@ def post_change(
     value: str = Form(""),
     me: Agent = Depends(session_agent),
 ) -> Response:
+    core = state(request).core
     return _act(
         request,
         number,
         me,
         f"Changed {field}",
         "",
-        lambda s, t, now: actions.change(s, me, t, field, value, now=now),
+        lambda s, t, now: actions.change(s, core, me, t, field, value, now=now),
     )

@@ -8,6 +8,7 @@ change carries an audit entry with the agent as actor. A refused set answers the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,9 +22,9 @@ from postdesk.inbound.agent_commands import (
     workflow_errors,
 )
 from postdesk.inbound.message import InboundMessage
-from postdesk.outbound.agent_notify import Notice, notify_agents
 from postdesk.outbound.render import Renderer
 from postdesk.outbound.ticket_mail import MailIdentity, send_ticket_mail
+from postdesk.rules.escalation import DEFAULT_HIERARCHY, Level, escalate
 from postdesk.store.changes import Change, assign, set_priority, set_status, set_type
 from postdesk.store.models import Agent, Ticket
 from postdesk.store.tickets import audit
@@ -53,13 +54,14 @@ def apply_commands(
     ticket: Ticket,
     agent: Agent,
     *,
-    ident: MailIdentity,
-    renderer: Renderer,
     now: datetime,
-) -> list[str]:
-    """Apply a checked set in the order written; returns one line per change for the log."""
+    hierarchy: Sequence[Level] = DEFAULT_HIERARCHY,
+) -> tuple[list[str], list[Change]]:
+    """Apply a checked set in the order written; returns one line per change for the log,
+    and the changes, for the rules events they raise (notifications, escalation team)."""
     actor = agent.email
     done: list[str] = []
+    made: list[Change] = []
     for command in parsed.commands:
         change: Change | None = None
         if command.name == "status":
@@ -73,11 +75,13 @@ def apply_commands(
         elif command.name == "assign":
             change = assign(session, ticket, plan.assignee, actor=actor, now=now, detail="by mail")
         elif command.name == "escalate":
-            _escalate(session, ticket, agent, command.arg, ident=ident, renderer=renderer, now=now)
-            done.append("escalated")
+            change = escalate(
+                session, ticket, actor, now, hierarchy=hierarchy, reason=command.arg or "by mail"
+            ).change
         if change is not None:
+            made.append(change)
             done.append(f"{change.field}: {change.old} -> {change.new}")
-    return done
+    return done, made
 
 
 def refuse(
@@ -132,33 +136,3 @@ def _find_agent(session: Session, value: str, me: Agent) -> tuple[Agent | None, 
     if not found:
         return None, f"no active agent {value!r} (give an agent's email or name, or 'me')"
     return None, f"{value!r} names {len(found)} agents; give the email address"
-
-
-def _escalate(
-    session: Session,
-    ticket: Ticket,
-    agent: Agent,
-    reason: str,
-    *,
-    ident: MailIdentity,
-    renderer: Renderer,
-    now: datetime,
-) -> None:
-    # The rules branch owns escalation tickets; until then an escalation is recorded and the
-    # managers are told.
-    audit(session, ticket.id, agent.email, "escalated", detail=reason or "by mail", at=now)
-    managers = session.scalars(
-        select(Agent).where(Agent.active.is_(True), Agent.role.in_(("manager", "admin")))
-    )
-    summary = f"{agent.name or agent.email} escalated the ticket" + (
-        f": {reason}" if reason else ""
-    )
-    notify_agents(
-        session,
-        ident=ident,
-        renderer=renderer,
-        ticket=ticket,
-        agents=managers,
-        notice=Notice("escalated", summary, actor=agent.email),
-        now=now,
-    )

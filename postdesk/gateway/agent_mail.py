@@ -33,6 +33,8 @@ from postdesk.inbound.message import InboundMessage
 from postdesk.inbound.sender_auth import SenderCheck, verify_sender
 from postdesk.outbound.agent_notify import Notice, notify_agents
 from postdesk.outbound.public_reply import quotes_internal
+from postdesk.rules.engine import event_for
+from postdesk.rules.fire import fire
 from postdesk.store.models import Agent, InboxItem, Message, Ticket
 from postdesk.store.tickets import agent_by_email, audit
 from postdesk.threading.decide import ThreadDecision
@@ -107,20 +109,30 @@ def handle_agent_mail(
         return refuse(
             session, ticket, agent, inbound, errors, ident=ctx.ident, renderer=ctx.renderer, now=now
         )
-    done = apply_commands(
-        session, parsed, plan, ticket, agent, ident=ctx.ident, renderer=ctx.renderer, now=now
+    done, made = apply_commands(
+        session, parsed, plan, ticket, agent, now=now, hierarchy=ctx.escalation
     )
     applied = f"; commands: {', '.join(done)}" if done else ""
     if not text and not inbound.attachments:
-        return f"agent {agent.email} ({sender.check.reason if sender.check else ''}){applied}"
-    if internal:
+        outcome = f"agent {agent.email} ({sender.check.reason if sender.check else ''})"
+    elif internal:
         store_note(ctx, ticket, agent, inbound, row, decision, text)
-        return f"internal note by {agent.email}{applied}"
-    direct = direct_recipients(session, inbound, ctx.support)
-    if direct:
-        reason = record_direct_reply(ctx, ticket, agent, inbound, row, decision, text, direct)
-        return reason + applied
-    return send_public_reply(ctx, ticket, agent, inbound, row, decision, text) + applied
+        outcome = f"internal note by {agent.email}"
+    elif direct := direct_recipients(session, inbound, ctx.support):
+        outcome = record_direct_reply(ctx, ticket, agent, inbound, row, decision, text, direct)
+    else:
+        outcome = send_public_reply(ctx, ticket, agent, inbound, row, decision, text)
+    # After the text: a "#status resolved" mail to the client follows the reply it closes.
+    fire(
+        session,
+        ctx.rules,
+        ticket=ticket,
+        events=[event_for(c) for c in made],
+        now=now,
+        renderer=ctx.renderer,
+        ident=ctx.ident,
+    )
+    return outcome + applied
 
 
 def warn_forged(ctx: ReplyContext, sender: AgentSender, ticket: Ticket, message: Message) -> None:

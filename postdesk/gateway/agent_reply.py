@@ -27,6 +27,8 @@ from postdesk.outbound.public_reply import (
 )
 from postdesk.outbound.render import Renderer
 from postdesk.outbound.ticket_mail import MailIdentity
+from postdesk.rules.engine import Rule
+from postdesk.rules.escalation import DEFAULT_HIERARCHY, Level
 from postdesk.store.models import (
     Agent,
     Attachment,
@@ -49,6 +51,8 @@ class ReplyContext:
     blobs: BlobStore
     support: Sequence[str]
     now: datetime
+    rules: Sequence[Rule] = ()  # run on the changes an agent's commands make
+    escalation: Sequence[Level] = DEFAULT_HIERARCHY
 
 
 def replies_to_internal(session: Session, inbound: InboundMessage) -> bool:

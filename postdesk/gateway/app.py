@@ -33,7 +33,13 @@ class App:
             settings.rules_file, settings.on_call, kb_suggestions(settings)
         )
         self.pipeline = Pipeline(
-            self.db, self.blobs, settings, renderer=self.renderer, rules=self.rules, clock=clock
+            self.db,
+            self.blobs,
+            settings,
+            renderer=self.renderer,
+            rules=self.rules,
+            clock=clock,
+            escalation=self.rules_config.settings.escalation,
         )
         self._transport = transport
 

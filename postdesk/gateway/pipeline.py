@@ -33,6 +33,7 @@ from postdesk.outbound.render import Renderer
 from postdesk.outbound.suppression import inbound_count_since
 from postdesk.outbound.ticket_mail import MailIdentity
 from postdesk.rules.engine import Rule, RuleContext, RuleOutcome, dispatch
+from postdesk.rules.escalation import DEFAULT_HIERARCHY, Level
 from postdesk.store.db import Database
 from postdesk.store.enums import InboxState
 from postdesk.store.models import InboxItem, Ticket
@@ -63,8 +64,10 @@ class Pipeline:
         renderer: Renderer,
         rules: Sequence[Rule],
         clock: Clock = utcnow,
+        escalation: Sequence[Level] = DEFAULT_HIERARCHY,
     ) -> None:
         self.db = db
+        self.escalation = tuple(escalation)
         self.blobs = blobs
         self.settings = settings
         self.renderer = renderer
@@ -197,7 +200,14 @@ class Pipeline:
 
     def _agent_ctx(self, session: Session, now: datetime) -> ReplyContext:
         return ReplyContext(
-            session, self.ident, self.renderer, self.blobs, self.settings.support_addresses, now
+            session,
+            self.ident,
+            self.renderer,
+            self.blobs,
+            self.settings.support_addresses,
+            now,
+            rules=self.rules,
+            escalation=self.escalation,
         )
 
     def _bounce(

@@ -86,9 +86,20 @@ class Desk:
 async def running_desk(settings: Settings, **changes: Any) -> AsyncIterator[Desk]:
     """The gateway with agents Alice (agent) and Bob (manager) and a capturing relay."""
     relay = await CapturingRelay().start()
+    # Only the acknowledgement: the notification policy's mail (tests/rules) would interleave
+    # with the messages these tests count.
+    quiet = settings.data_dir.parent / "ack-only-rules.yaml"
+    quiet.write_text("defaults: false\nrules: []\n")
     settings = with_settings(
         settings,
-        **({"relay_url": f"smtp://127.0.0.1:{relay.port}", "authserv_id": [AUTHSERV]} | changes),
+        **(
+            {
+                "relay_url": f"smtp://127.0.0.1:{relay.port}",
+                "authserv_id": [AUTHSERV],
+                "rules_file": quiet,
+            }
+            | changes
+        ),
     )
     app = App(settings)
     with app.db.transaction() as s:

@@ -166,18 +166,30 @@ async def test_each_command_changes_the_ticket_with_an_audit_entry(
     assert client_outbox(desk) == ["ack"]  # a command-only mail sends nothing
 
 
-async def test_escalate_records_and_tells_the_managers(desk: Desk) -> None:
-    ticket_id, _, seen = await open_ticket(desk)
-    raw, target = agent_reply(
-        (await notification_for(desk, ticket_id, seen)).message,
-        "#escalate client threatens to cancel",
-    )
-    await desk.send(raw, [target], ALICE)
-    [told] = (await desk.wait_total(seen + 2))[seen + 1 :]
-    assert told.rcpt_tos == [BOB]
-    with desk.app.db.sessions() as s:
-        entry = s.scalar(select(AuditEntry).where(AuditEntry.action == "escalated"))
-        assert entry is not None and entry.actor == ALICE and "cancel" in (entry.detail or "")
+async def test_escalate_records_and_tells_the_managers(settings: Settings) -> None:
+    async with running_desk(settings, rules_file=None) as desk:  # the built-in policy
+        ticket_id, _, _ = await open_ticket(desk)
+        await desk.wait_total(2)  # the ack and the managers' new-ticket notice
+        desk.notify(ticket_id, ALICE)
+        [notice] = [c for c in await desk.wait_total(3) if c.rcpt_tos == [ALICE]]
+        raw, target = agent_reply(notice.message, "#escalate client threatens to cancel")
+        await desk.send(raw, [target], ALICE)
+        told = (await desk.wait_total(4))[3]
+        assert told.rcpt_tos == [BOB]
+        assert "escalated" in told.message.get_body(("plain",)).get_content().lower()
+        with desk.app.db.sessions() as s:
+            ticket = s.get(Ticket, ticket_id)
+            assert ticket is not None and ticket.escalation_level == 1
+            level = s.scalar(select(AuditEntry).where(AuditEntry.action == "escalation_level"))
+            assert level is not None and level.actor == ALICE and level.ticket_id == ticket_id
+            internal = s.scalar(select(Ticket).where(Ticket.linked_ticket_id == ticket_id))
+            assert internal is not None and internal.type == "escalation"
+            entry = s.scalar(
+                select(AuditEntry).where(
+                    AuditEntry.action == "escalated", AuditEntry.ticket_id == internal.id
+                )
+            )
+            assert entry is not None and "cancel" in (entry.detail or "")
 
 
 async def test_unknown_command_gets_an_error_mail_and_changes_nothing(desk: Desk) -> None:

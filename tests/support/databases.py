@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from postdesk.store import migrate
 from postdesk.store.db import Database
-from postdesk.store.models import Base
+from postdesk.store.schema import metadata
 
 PG_ADMIN_URL = os.environ.get("POSTDESK_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -55,7 +55,7 @@ class PostgresServer:
 
     def truncate(self) -> None:
         db = Database(self.url)
-        names = ", ".join(f'"{t.name}"' for t in reversed(Base.metadata.sorted_tables))
+        names = ", ".join(f'"{t.name}"' for t in reversed(metadata.sorted_tables))
         with db.engine.begin() as conn:
             conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
         db.dispose()

@@ -14,7 +14,8 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import exists, or_, select
+from sqlalchemy.orm import aliased
 
 from postdesk.clock import Clock, utcnow
 from postdesk.contracts import PermanentFailure, TemporaryFailure, Transport
@@ -93,6 +94,14 @@ class OutboxWorker:
 
     def _claim(self) -> list[Claimed]:
         now = self.clock()
+        # Mail of one ticket goes out in the order it was queued: a row waits while an earlier
+        # row of its ticket is still pending (backing off after a relay outage, or claimed).
+        earlier = aliased(OutboxItem)
+        waits_for_earlier = exists().where(
+            earlier.ticket_id == OutboxItem.ticket_id,
+            earlier.state == OutboxState.PENDING,
+            earlier.id < OutboxItem.id,
+        )
         with self.db.transaction() as session:
             query = (
                 select(OutboxItem)
@@ -100,6 +109,7 @@ class OutboxWorker:
                     OutboxItem.state == OutboxState.PENDING,
                     OutboxItem.next_attempt_at <= now,
                     or_(OutboxItem.claimed_until.is_(None), OutboxItem.claimed_until < now),
+                    ~waits_for_earlier,
                 )
                 .order_by(OutboxItem.id)
                 .limit(self.batch)

@@ -31,8 +31,7 @@ def free_port() -> int:
 def require_dovecot() -> str:
     """The dovecot binary, or skip (fail under CI, where it must be installed)."""
     binary = shutil.which("dovecot") or next(
-        (p for p in ("/usr/sbin/dovecot", "/usr/local/sbin/dovecot") if os.path.exists(p)), None
-    )
+        (p for p in ("/usr/sbin/dovecot", "/usr/local/sbin/dovecot") if os.path.exists(p)), None)
     if binary is None:
         message = "dovecot is not installed (apt-get install dovecot-imapd)"
         if os.environ.get("CI"):
@@ -62,14 +61,8 @@ class Dovecot:
         doveadm = str(Path(self.binary).with_name("doveadm"))
         if not os.path.exists(doveadm):
             doveadm = shutil.which("doveadm") or "doveadm"
-        done = subprocess.run(
-            [doveadm, "-c", str(self.conf), *args],
-            capture_output=True,
-            text=True,
-            timeout=20,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
+        done = subprocess.run([doveadm, "-c", str(self.conf), *args], capture_output=True,
+                              text=True, timeout=20, check=False, stdin=subprocess.DEVNULL)
         if done.returncode != 0:
             raise RuntimeError(f"doveadm {' '.join(args)}: {done.stderr.strip()}")
         return done.stdout
@@ -87,14 +80,9 @@ class Dovecot:
         (self.root / "state").mkdir(exist_ok=True)
         self.conf.write_text(_config(self.root, self.port, self.password))
         # The daemon forks and its children keep inherited pipes open: never capture them.
-        subprocess.run(
-            [self.binary, "-c", str(self.conf)],
-            check=True,
-            timeout=20,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        subprocess.run([self.binary, "-c", str(self.conf)], check=True, timeout=20,
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:

@@ -74,16 +74,9 @@ def imap_store(tmp_path: Path) -> Iterator[Store]:
 
 def mailbox(dovecot: Dovecot, user: str, **overrides: Any) -> MailboxConfig:
     values: dict[str, Any] = {
-        "name": user,
-        "host": dovecot.host,
-        "port": dovecot.port,
-        "security": "none",
-        "username": user,
-        "password": dovecot.password,
-        "support_address": "help@example.test",
-        "connect_timeout": 5,
-        "read_timeout": 10,
-        "backoff_min_seconds": 0.2,
+        "name": user, "host": dovecot.host, "port": dovecot.port, "security": "none",
+        "username": user, "password": dovecot.password, "support_address": "help@example.test",
+        "connect_timeout": 5, "read_timeout": 10, "backoff_min_seconds": 0.2,
         "backoff_max_seconds": 1.0,
     }
     values.update(overrides)
@@ -97,14 +90,12 @@ def client_for(dovecot: Dovecot, user: str) -> IMAPClient:
 
 
 def message(n: int, *, tag: str = "m", body: str = "Hello, my printer is on fire.") -> bytes:
-    return (
-        f"From: Client {n} <client{n}@example.org>\r\n"
-        f"To: help@example.test\r\n"
-        f"Subject: Request {tag}{n}\r\n"
-        f"Message-ID: <{tag}{n}@example.org>\r\n"
-        f"Date: Mon, 05 Jan 2026 09:00:00 +0000\r\n"
-        f"\r\n{body}\r\n"
-    ).encode()
+    return (f"From: Client {n} <client{n}@example.org>\r\n"
+            f"To: help@example.test\r\n"
+            f"Subject: Request {tag}{n}\r\n"
+            f"Message-ID: <{tag}{n}@example.org>\r\n"
+            f"Date: Mon, 05 Jan 2026 09:00:00 +0000\r\n"
+            f"\r\n{body}\r\n").encode()
 
 
 def append(dovecot: Dovecot, user: str, messages: list[bytes], folder: str = "INBOX") -> None:
@@ -113,7 +104,7 @@ def append(dovecot: Dovecot, user: str, messages: list[bytes], folder: str = "IN
         if not client.folder_exists(folder):
             client.create_folder(folder)
         for start in range(0, len(messages), 100):
-            client.multiappend(folder, messages[start : start + 100])
+            client.multiappend(folder, messages[start:start + 100])
     finally:
         client.logout()
 

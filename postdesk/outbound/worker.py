@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -136,7 +137,21 @@ class OutboxWorker:
         except Exception as exc:
             log.exception("outbox %s: unexpected transport error", item.id)
             error = f"{type(exc).__name__}: {exc}"
-        await asyncio.to_thread(self._record, item, error, permanent)
+        await self._record_while_leased(item, error, permanent)
+
+    async def _record_while_leased(self, item: Claimed, error: str | None, permanent: bool) -> None:
+        """Record the outcome, retrying through a database outage for half the lease: a mail
+        the relay took but we could not record would otherwise be sent again after the lease."""
+        give_up = time.monotonic() + self.lease.total_seconds() / 2
+        while True:
+            try:
+                await asyncio.to_thread(self._record, item, error, permanent)
+                return
+            except Exception as exc:
+                if time.monotonic() >= give_up:
+                    raise
+                log.warning("outbox %s: could not record the outcome yet: %s", item.id, exc)
+                await asyncio.sleep(0.5)
 
     def _record(self, item: Claimed, error: str | None, permanent: bool) -> None:
         now = self.clock()

@@ -130,7 +130,13 @@ BODY_LINE = st.one_of(
     st.binary(max_size=120),
     st.text(max_size=80).map(lambda t: t.encode("utf-8", "surrogatepass")),
     st.sampled_from([b".", b"..", b". ", b"From: a@b", b"Message-ID: <x@y>", b"Subject: =?x?"]),
-    st.integers(990, 70_000).map(lambda n: b"y" * n),  # beyond RFC 5322 and the line limit
+    # Beyond RFC 5322 and the line limit; long rules and repeated words once made the
+    # quote-history regexes backtrack for minutes.
+    st.builds(
+        lambda unit, n: unit * n,
+        st.sampled_from([b"y", b"-", b"On ", b"a@b.c "]),
+        st.integers(990, 23_000),
+    ),
 )
 BODY = st.builds(
     lambda lines, ends: b"".join(line + end for line, end in zip(lines, ends, strict=False)),
@@ -158,6 +164,7 @@ SESSION = st.lists(st.one_of(COMMAND, TRANSACTION, st.binary(max_size=300)), max
 
 # Ends any DATA left open, then QUIT: the server answers everything before it closes.
 CLOSE = b"\r\n.\r\nQUIT\r\n"
+RESET = b"\r\n(reset)"  # marks replies cut short by a TCP reset
 
 
 def converse(port: int, chunks: list[bytes], pipelined: bool, drop: bool) -> bytes:
@@ -178,7 +185,7 @@ def converse(port: int, chunks: list[bytes], pipelined: bool, drop: bool) -> byt
             while data := sock.recv(65536):
                 replies += data
         except ConnectionResetError:
-            pass
+            replies += RESET
     return replies
 
 
@@ -231,14 +238,18 @@ def test_random_smtp_sessions(
         return
     # Split on CRLF only: aiosmtpd echoes a bare CR of the client's inside a reply line.
     lines = [ln for ln in replies.decode("utf-8", "replace").split("\r\n") if ln]
-    # The session ended by the server: QUIT answered, or too many unknown commands.
-    assert lines and lines[0].startswith("220") and lines[-1][:3] in {"221", "502", "421"}, lines
+    # (The last replies may be lost to a TCP reset when the server ended the session early,
+    # on too many unknown commands, while the client was still sending.)
+    assert lines and lines[0].startswith("220"), lines
     internal = [ln for ln in lines if "Error: (" in ln or "Traceback" in ln]
     assert not internal, internal
-    assert all(ln[:3].isdigit() and ln[0] in "2345" for ln in lines), lines
+    assert all(ln[:3].isdigit() and ln[0] in "2345" for ln in lines if ln != "(reset)"), lines
     # Every arrival that was stored was told so: 250 queued, or 451 "stored ... try again".
     told = sum("OK: queued" in ln or "stored as inbox" in ln for ln in lines)
-    assert stored(listener.app) - before == told, lines
+    if lines[-1] == "(reset)":  # replies lost: only bounds hold
+        assert told <= settled(listener.app) - before <= data_ends([*chunks, CLOSE]), lines
+    else:
+        assert stored(listener.app) - before == told, lines
     assert still_answers(listener.port)
 
 

@@ -22,7 +22,8 @@ _WROTE = (
 )
 _WROTE_LINE = re.compile(rf"(?:(?:{_WROTE})(?:\(a\))?\s*[:：]?|[\w.-]+@[\w.-]+>?\s*:)\s*$", re.I)
 # Zoho: "---- On Wed, 24 Feb 2021 14:02:50 +0530 a@b.c wrote ----"
-_DASHED_HEADER = re.compile(rf"^\s*-{{2,}}.*(?:{_WROTE})\s*-{{2,}}\s*$", re.I)
+# Possessive leading dashes: a plain -{2,} before .* backtracked quadratically on long rules.
+_DASHED_HEADER = re.compile(rf"^\s*-{{2,}}+.*(?:{_WROTE})\s*-{{2,}}\s*$", re.I)
 # Words that open such a header when it is wrapped over two or three lines.
 _HEADER_LEAD = re.compile(
     r"^(?:on|at|am|le|el|op|il|em|den|på|d\.|dnia|w dniu|dne|в|у|el día|den|la|"
@@ -51,6 +52,7 @@ _FORWARD_LINE = re.compile(
     r"begin doorgestuurd bericht)\s*:\s*$",
     re.I,
 )
+MAX_HEADER_LINE = 500  # characters; longer lines are never taken for a quote header
 _RULE = re.compile(r"^\s*(?:_{8,}|-{8,}|={8,})\s*$")
 
 _FROM_LABEL = (
@@ -104,7 +106,9 @@ def _wrote_header_start(lines: list[str], i: int) -> int | None:
     line = lines[i].lstrip("> ").strip()
     if _VERB_THEN_DATE.search(line) and _DIGIT.search(" ".join(lines[i : i + 2])):
         return i
-    if not _WROTE_LINE.search(line) or len(line) > 300:
+    # Length first: on a long run of word characters the address branch of _WROTE_LINE is
+    # quadratic (a 64 KB line took 15 s).
+    if len(line) > 300 or not _WROTE_LINE.search(line):
         return None
     start = None
     for back in range(0, 3):  # the header may be wrapped over up to three lines
@@ -166,9 +170,17 @@ def is_footer(lines: list[str]) -> bool:
 
 def history_start(lines: list[str]) -> int | None:
     """First line of quoted history, or None when nothing looks quoted."""
-    library = _library_header_lines("\n".join(lines), lines)
+    # Long lines are blanked for the library's regex too: it is quadratic on them.
+    short = "\n".join(x if len(x) <= MAX_HEADER_LINE else "" for x in lines)
+    library = _library_header_lines(short, lines)
     for i, line in enumerate(lines):
         if _blank(line):
+            continue
+        if len(line) > MAX_HEADER_LINE:
+            # No quote header is this long, and some header regexes backtrack quadratically
+            # on long runs (65,000 dashes took minutes in _DASHED_HEADER).
+            if _is_quoted(line) and _quote_runs_to_end(lines, i):
+                return i
             continue
         if _SEPARATOR.match(line) or _FORWARD_LINE.match(line) or _DASHED_HEADER.match(line):
             return i

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import exists, or_, select, update
+from sqlalchemy.orm import aliased
 from structlog.contextvars import bound_contextvars
 
 from postdesk.clock import Clock, utcnow
@@ -130,6 +132,14 @@ class OutboxWorker:
 
     def _claim(self) -> list[Claimed]:
         now = self.clock()
+        # Mail of one ticket goes out in the order it was queued: a row waits while an earlier
+        # row of its ticket is still pending (backing off after a relay outage, or claimed).
+        earlier = aliased(OutboxItem)
+        waits_for_earlier = exists().where(
+            earlier.ticket_id == OutboxItem.ticket_id,
+            earlier.state == OutboxState.PENDING,
+            earlier.id < OutboxItem.id,
+        )
         with self.db.transaction() as session:
             query = (
                 select(OutboxItem)
@@ -137,6 +147,7 @@ class OutboxWorker:
                     OutboxItem.state == OutboxState.PENDING,
                     OutboxItem.next_attempt_at <= now,
                     or_(OutboxItem.claimed_until.is_(None), OutboxItem.claimed_until < now),
+                    ~waits_for_earlier,
                 )
                 .order_by(OutboxItem.id)
                 .limit(self.batch)
@@ -177,7 +188,21 @@ class OutboxWorker:
         except Exception as exc:
             log.exception("outbox %s: unexpected transport error", item.id)
             error = f"{type(exc).__name__}: {exc}"
-        await asyncio.to_thread(self._record, item, error, permanent)
+        await self._record_while_leased(item, error, permanent)
+
+    async def _record_while_leased(self, item: Claimed, error: str | None, permanent: bool) -> None:
+        """Record the outcome, retrying through a database outage for half the lease: a mail
+        the relay took but we could not record would otherwise be sent again after the lease."""
+        give_up = time.monotonic() + self.lease.total_seconds() / 2
+        while True:
+            try:
+                await asyncio.to_thread(self._record, item, error, permanent)
+                return
+            except Exception as exc:
+                if time.monotonic() >= give_up:
+                    raise
+                log.warning("outbox %s: could not record the outcome yet: %s", item.id, exc)
+                await asyncio.sleep(0.5)
 
     def _record(self, item: Claimed, error: str | None, permanent: bool) -> None:
         now = self.clock()

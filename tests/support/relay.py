@@ -25,7 +25,9 @@ class Captured:
 
 @dataclass
 class CapturingRelay:
-    """Accepts everything unless told to answer with ``fail_with`` (e.g. "451 4.3.0 busy")."""
+    """Accepts everything unless told to answer with ``fail_with`` (e.g. "451 4.3.0 busy").
+
+    Binds ``port`` (0: a free one); a stopped relay can be started again on its old port."""
 
     messages: list[Captured] = field(default_factory=list)
     fail_with: str | None = None
@@ -49,7 +51,7 @@ class CapturingRelay:
     async def start(self) -> CapturingRelay:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: SMTP(self, decode_data=False, loop=loop), host="127.0.0.1", port=0
+            lambda: SMTP(self, decode_data=False, loop=loop), host="127.0.0.1", port=self.port
         )
         self.port = self._server.sockets[0].getsockname()[1]
         return self

@@ -69,6 +69,7 @@ def run(processes: int, corpus: list[bytes], clients: int, admin_url: str) -> fl
             "POSTDESK_DATA_DIR": str(Path(tmp) / "var"),
             "POSTDESK_SECRET_KEY": "benchmark-key-0123456789",
             "POSTDESK_SUPPORT_ADDRESSES": "support@bench.example",
+            "POSTDESK_WEB_ENABLED": "false",  # SMTP ingest is measured
         }
         cmd = [sys.executable, "-m", "postdesk"]
         subprocess.run([*cmd, "db", "upgrade"], env=env, check=True, capture_output=True)

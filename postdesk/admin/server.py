@@ -39,9 +39,15 @@ class WebServer:
 
 
 async def start_web(
-    core: App, host: str, port: int, *, wake_outbox: Callable[[], None] | None = None
+    core: App,
+    host: str,
+    port: int,
+    *,
+    wake_outbox: Callable[[], None] | None = None,
+    reuse_port: bool = False,
 ) -> WebServer:
-    """Bind and serve; port 0 picks a free one (returned)."""
+    """Bind and serve; port 0 picks a free one (returned). ``reuse_port``: several processes
+    on one host share the port, as they share the SMTP port."""
     config = uvicorn.Config(
         create_app(core, wake_outbox=wake_outbox),
         host=host,
@@ -54,6 +60,8 @@ async def start_web(
     # Bound here so a taken port raises OSError to the caller (uvicorn would sys.exit).
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError:

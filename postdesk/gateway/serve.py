@@ -88,7 +88,9 @@ class Gateway:
             def wake_outbox() -> None:
                 loop.call_soon_threadsafe(wake.set)
 
-            self.web = await start_web(self.app, s.web_host, s.web_port, wake_outbox=wake_outbox)
+            self.web = await start_web(
+                self.app, s.web_host, s.web_port, wake_outbox=wake_outbox, reuse_port=reuse_port
+            )
 
     def _start_scheduler(self) -> None:
         """The time-based rules, in whichever process holds the leader lock."""

@@ -39,6 +39,7 @@ from tests.support.dovecot import Dovecot
 from tests.support.imap import append, message
 from tests.support.mail import client_mail
 from tests.support.relay import Captured, CapturingRelay
+from tests.support.settle import drained
 
 pytestmark = pytest.mark.postgres
 
@@ -294,7 +295,7 @@ async def test_two_processes_store_once_thread_once_send_once(
     try:
         await _wait_for_imap(db, IMAP_MAIL, deadline=killed_at + 30)
         print(f"mailbox taken over: all IMAP mail stored {time.monotonic() - killed_at:.1f} s")
-        await _wait_until_settled(db, deadline=time.monotonic() + SETTLE_SECONDS)
+        await drained(db, timeout=SETTLE_SECONDS)
         _check(db, relay, total_new)
     finally:
         db.dispose()
@@ -326,28 +327,6 @@ async def _wait_for_imap(db: Database, expected: int, deadline: float) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"only {stored} of {expected} IMAP messages stored")
         await asyncio.sleep(0.2)
-
-
-async def _wait_until_settled(db: Database, deadline: float) -> None:
-    """Wait until every inbox row is processed and every ack is sent, including those the
-    killed process had claimed (taken over by the survivor when their lease ends)."""
-    while True:
-        with db.sessions() as s:
-            unprocessed = s.scalar(
-                select(func.count())
-                .select_from(InboxItem)
-                .where(InboxItem.state.in_([InboxState.RECEIVED, InboxState.FAILED]))
-            )
-            pending = s.scalar(
-                select(func.count())
-                .select_from(OutboxItem)
-                .where(OutboxItem.state == OutboxState.PENDING)
-            )
-        if not unprocessed and not pending:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not settled: {unprocessed} inbox rows, {pending} pending")
-        await asyncio.sleep(0.25)
 
 
 def _check(db: Database, relay: CapturingRelay, total_new: int) -> None:

@@ -24,7 +24,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from postdesk.store.db import Database
 from postdesk.store.enums import InboxState, OutboxState
@@ -40,6 +40,7 @@ from tests.reliability.supervisor import (
 )
 from tests.support.mail import client_mail
 from tests.support.relay import CapturingRelay
+from tests.support.settle import drained
 
 FULL = os.environ.get("POSTDESK_RELIABILITY_FULL") == "1"
 MESSAGES = 1000 if FULL else 150
@@ -94,27 +95,6 @@ async def test_sigkill_under_load_loses_nothing_and_stores_nothing_twice(
     )
     # The kills really hit deliveries in flight: some were retried.
     assert sum(attempts) > MESSAGES
-
-
-async def drained(db: Database, timeout: float) -> None:
-    """Wait until every inbox row is processed and the outbox has nothing pending."""
-    deadline = time.monotonic() + timeout
-    while True:
-        with db.sessions() as s:
-            open_rows = s.scalar(
-                select(func.count())
-                .select_from(InboxItem)
-                .where(InboxItem.state.in_([InboxState.RECEIVED, InboxState.FAILED]))
-            )
-            pending = s.scalar(
-                select(func.count())
-                .select_from(OutboxItem)
-                .where(OutboxItem.state == OutboxState.PENDING)
-            )
-        if not open_rows and not pending:
-            return
-        assert time.monotonic() < deadline, f"not drained: {open_rows} inbox, {pending} outbox"
-        await asyncio.sleep(0.25)
 
 
 def stored_summary(

@@ -24,10 +24,11 @@ from tests.reliability.supervisor import (
     gateway_env,
 )
 from tests.reliability.tcp_proxy import TcpProxy
-from tests.reliability.test_crash_smtp import drained, stored_summary
+from tests.reliability.test_crash_smtp import stored_summary
 from tests.support.databases import PostgresServer
 from tests.support.mail import client_mail
 from tests.support.relay import CapturingRelay
+from tests.support.settle import drained
 
 pytestmark = pytest.mark.postgres
 

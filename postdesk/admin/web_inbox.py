@@ -32,7 +32,9 @@ def notifications(request: Request, me: Agent = Depends(session_agent)) -> Respo
 
 @router.post("/notifications/read")
 def mark_read(
-    request: Request, notification_id: int | None = Form(None), me: Agent = Depends(session_agent)
+    request: Request,
+    notification_id: int | None = Form(None, ge=1, le=2**62),
+    me: Agent = Depends(session_agent),
 ) -> Response:
     """Mark one notification read, or all of mine when none is named."""
     st = state(request)

@@ -35,8 +35,10 @@ from postdesk.outbound.agent_notify import Notice, notify_agents
 from postdesk.outbound.public_reply import quotes_internal
 from postdesk.rules.engine import event_for
 from postdesk.rules.fire import fire
+from postdesk.store.enums import TicketType
 from postdesk.store.models import Agent, InboxItem, Message, Ticket
 from postdesk.store.tickets import agent_by_email, audit
+from postdesk.store.workflow import WorkflowError
 from postdesk.threading.decide import ThreadDecision
 
 QUOTES_NOTE = (
@@ -100,7 +102,10 @@ def handle_agent_mail(
     plan = plan_commands(session, parsed, ticket, agent)
     text = parsed.text.strip()
     internal = (
-        parsed.internal or decision.purpose == "note" or replies_to_internal(session, inbound)
+        parsed.internal
+        or decision.purpose == "note"
+        or ticket.type == TicketType.ESCALATION  # an escalation's thread is staff only
+        or replies_to_internal(session, inbound)
     )
     errors = plan.errors
     if not errors and not internal and quotes_internal(session, ticket.id, text):
@@ -109,9 +114,25 @@ def handle_agent_mail(
         return refuse(
             session, ticket, agent, inbound, errors, ident=ctx.ident, renderer=ctx.renderer, now=now
         )
-    done, made = apply_commands(
-        session, parsed, plan, ticket, agent, now=now, hierarchy=ctx.escalation
-    )
+    try:
+        # A savepoint: a command the workflow refuses only while applying (say #escalate
+        # after #status closed) undoes the ones before it, and the agent is told.
+        with session.begin_nested():
+            done, made = apply_commands(
+                session, parsed, plan, ticket, agent, now=now, hierarchy=ctx.escalation
+            )
+    except WorkflowError as exc:
+        refused = (CommandError("(your commands)", str(exc)),)
+        return refuse(
+            session,
+            ticket,
+            agent,
+            inbound,
+            refused,
+            ident=ctx.ident,
+            renderer=ctx.renderer,
+            now=now,
+        )
     applied = f"; commands: {', '.join(done)}" if done else ""
     if not text and not inbound.attachments:
         outcome = f"agent {agent.email} ({sender.check.reason if sender.check else ''})"

@@ -146,10 +146,16 @@ def send_public_reply(
         listed=listed,
     )
     stored = session.scalar(select(Message).where(Message.message_id == item.message_id))
-    if stored is not None:
-        stored.inbox_id = row.id
-        for ref in inbound.attachments:
-            session.add(_attachment_row(stored.id, ref))
+    if stored is None:
+        # Every recipient is suppressed (a hard bounce): nothing went out. Keep the agent's
+        # text on the ticket and say so, rather than report a reply that was never sent.
+        store_note(ctx, ticket, agent, inbound, row, decision, text, notify=False)
+        why = item.last_error or "every recipient is suppressed"
+        audit(session, ticket.id, agent.email, "reply_not_sent", detail=why[:2000], at=ctx.now)
+        return f"agent reply kept as a note, not sent: {why}"
+    stored.inbox_id = row.id
+    for ref in inbound.attachments:
+        session.add(_attachment_row(stored.id, ref))
     return f"agent reply sent to {', '.join([*to, *cc])}"
 
 

@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from postdesk.inbound.message import InboundMessage
+from postdesk.outbound.public_reply import ours
 from postdesk.rules.engine import Event, event_for
 from postdesk.store.changes import set_status
 from postdesk.store.enums import Status
@@ -166,12 +167,7 @@ def store_message(
         return message
     # Reply-all participants join the public thread; our own addresses never do.
     others = [a.email for a in (*msg.to, *msg.cc)]
-    add_participants(session, ticket.id, [e for e in others if not _ours(e, support)])
+    add_participants(session, ticket.id, [e for e in others if not ours(e, support)])
     if author is not None:
         add_participants(session, ticket.id, [author.email])
     return message
-
-
-def _ours(address: str, support: Sequence[str]) -> bool:
-    local, _, domain = address.lower().rpartition("@")
-    return f"{local.split('+', 1)[0]}@{domain}" in support

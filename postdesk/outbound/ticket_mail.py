@@ -17,11 +17,12 @@ from postdesk.outbound.render import Renderer
 from postdesk.outbound.suppression import auto_reply_capped
 from postdesk.store.enums import OutboxState, TicketType
 from postdesk.store.models import Agent, Message, OutboxItem, Ticket
+from postdesk.store.workflow import WorkflowError
 from postdesk.threading.subject import tagged_subject
 from postdesk.threading.tokens import Purpose, make_message_id, reply_address
 
 
-class ClientMailRefused(ValueError):
+class ClientMailRefused(WorkflowError):
     """Mail about an internal (escalation) ticket addressed to someone who is not staff."""
 
 

@@ -132,13 +132,15 @@ class OutboxWorker:
 
     def _claim(self) -> list[Claimed]:
         now = self.clock()
-        # Mail of one ticket goes out in the order it was queued: a row waits while an earlier
-        # row of its ticket is still pending (backing off after a relay outage, or claimed).
+        # A ticket's mail to its client goes out in the order it was queued: such a row waits
+        # while an earlier one of its ticket is still pending (backing off after a relay
+        # outage, or claimed). Staff mail (notifications, command errors) never waits on it.
         earlier = aliased(OutboxItem)
         waits_for_earlier = exists().where(
             earlier.ticket_id == OutboxItem.ticket_id,
             earlier.state == OutboxState.PENDING,
             earlier.id < OutboxItem.id,
+            ~_staff_mail(earlier),
         )
         with self.db.transaction() as session:
             query = (
@@ -147,7 +149,7 @@ class OutboxWorker:
                     OutboxItem.state == OutboxState.PENDING,
                     OutboxItem.next_attempt_at <= now,
                     or_(OutboxItem.claimed_until.is_(None), OutboxItem.claimed_until < now),
-                    ~waits_for_earlier,
+                    or_(_staff_mail(OutboxItem), ~waits_for_earlier),
                 )
                 .order_by(OutboxItem.id)
                 .limit(self.batch)
@@ -233,3 +235,8 @@ class OutboxWorker:
                     )
             else:
                 row.next_attempt_at = next_attempt(now, row.attempts, self.backoff_seconds)
+
+
+def _staff_mail(item):  # type: ignore[no-untyped-def]
+    """Mail to staff about a ticket: kept out of the client thread's ordering."""
+    return or_(item.kind.like("notify:%"), item.kind == "agent_command_error")

@@ -40,8 +40,8 @@ class SuggestArticles:
     def check(self, ctx: RuleContext) -> str | None:
         if not self.config.enabled or ctx.ticket.origin != "email" or ctx.message is None:
             return None
-        if ctx.message.direction != "in":
-            return None
+        if ctx.message.direction != "in" or not ctx.may_auto_respond:
+            return None  # no acknowledgement will carry them
         return "new ticket by email"
 
     def apply(self, ctx: RuleContext) -> None:

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from postdesk.gateway.settings import Settings
 from postdesk.store.models import (
     AuditEntry,
+    InboxItem,
     Message,
     Notification,
     OutboxItem,
@@ -343,3 +344,24 @@ async def test_agent_reply_all_to_the_client_is_recorded_not_sent_twice(desk: De
         ticket = s.get(Ticket, ticket_id)
         assert ticket is not None and ticket.first_response_at is not None
         assert set(s.scalars(select(Participant.email))) == {CLIENT}
+
+
+async def test_a_command_refused_while_applying_undoes_the_others(desk: Desk) -> None:
+    """#escalate after #status closed is refused only when applied: the savepoint undoes the
+    status change, the agent is told, the client gets nothing and the message is processed."""
+    ticket_id, _, seen = await open_ticket(desk)
+    raw, target = agent_reply(
+        (await notification_for(desk, ticket_id, seen)).message,
+        "#status closed\n#escalate\nClosing this.",
+    )
+    seen += 1
+    await desk.send(raw, [target], ALICE)
+    [error] = (await desk.wait_total(seen + 1))[seen:]
+    assert error.rcpt_tos == [ALICE]
+    assert "closed ticket cannot be escalated" in error.message.get_body(("plain",)).get_content()
+    assert client_outbox(desk) == ["ack"]
+    with desk.app.db.sessions() as s:
+        ticket = s.get(Ticket, ticket_id)
+        assert ticket is not None and ticket.status == "new" and ticket.escalation_level == 0
+        assert s.scalar(select(AuditEntry).where(AuditEntry.field == "status")) is None
+        assert s.scalar(select(InboxItem).where(InboxItem.state == "failed")) is None

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from postdesk.gateway.app import App
-from postdesk.outbound.agent_notify import Notice, notify_agents
+from postdesk.outbound.agent_notify import Notice, notify_agents, staff_on
 from postdesk.outbound.public_reply import (
     client_recipients,
     quotes_internal,
@@ -111,7 +111,7 @@ def note(
         ident=core.pipeline.ident,
         renderer=core.renderer,
         ticket=ticket,
-        agents=_staff_of(session, ticket),
+        agents=staff_on(session, ticket),
         notice=Notice(
             "note", f"{agent.name or agent.email} wrote a note on #{ticket.id}", agent.email
         ),
@@ -168,21 +168,3 @@ def _change(
                 raise WorkflowError(f"no agent {value.strip()}")
         return changes.assign(session, ticket, target, actor=actor, now=now)
     raise WorkflowError(f"unknown field {field!r} (one of: {', '.join(FIELDS)})")
-
-
-def _staff_of(session: Session, ticket: Ticket) -> list[Agent]:
-    """The assignee, the client's CSM and every agent who wrote on the ticket."""
-    ids = set(
-        session.scalars(
-            select(Message.author_agent_id).where(
-                Message.ticket_id == ticket.id, Message.author_agent_id.is_not(None)
-            )
-        )
-    )
-    if ticket.assignee_id is not None:
-        ids.add(ticket.assignee_id)
-    if ticket.org is not None and ticket.org.csm_agent_id is not None:
-        ids.add(ticket.org.csm_agent_id)
-    if not ids:
-        return []
-    return list(session.scalars(select(Agent).where(Agent.id.in_(ids))))

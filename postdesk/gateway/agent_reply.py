@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from postdesk.contracts import BlobStore
 from postdesk.gateway.ticketing import store_message
 from postdesk.inbound.message import AttachmentRef, InboundMessage
-from postdesk.outbound.agent_notify import Notice, notify_agents
+from postdesk.outbound.agent_notify import Notice, notify_agents, staff_on
 from postdesk.outbound.compose import OutgoingAttachment
 from postdesk.outbound.public_reply import (
     client_recipients,
@@ -105,7 +105,7 @@ def store_note(
             ident=ctx.ident,
             renderer=ctx.renderer,
             ticket=ticket,
-            agents=_staff_on(ctx.session, ticket),
+            agents=staff_on(ctx.session, ticket),
             notice=Notice(
                 "note", f"{agent.name or agent.email} wrote an internal note", agent.email
             ),
@@ -196,16 +196,6 @@ def record_direct_reply(
     ticket.first_response_at = ticket.first_response_at or ctx.now
     ticket.updated_at = ctx.now
     return f"agent {agent.email} wrote to {', '.join(recipients)} directly; no copy sent"
-
-
-def _staff_on(session: Session, ticket: Ticket) -> list[Agent]:
-    authors = select(Message.author_agent_id).where(
-        Message.ticket_id == ticket.id, Message.visibility == "internal"
-    )
-    staff = list(session.scalars(select(Agent).where(Agent.id.in_(authors))))
-    if ticket.assignee is not None:
-        staff.insert(0, ticket.assignee)
-    return staff
 
 
 def _attachments(

@@ -118,3 +118,22 @@ def _first_message_id(session: Session, ticket_id: int) -> str | None:
         .order_by(Message.created_at, Message.id)
         .limit(1)
     )
+
+
+def staff_on(session: Session, ticket: Ticket) -> list[Agent]:
+    """Who is told about an internal note, wherever it was written (mail or admin): the
+    assignee, the client's CSM and every agent who wrote on the ticket."""
+    ids = set(
+        session.scalars(
+            select(Message.author_agent_id).where(
+                Message.ticket_id == ticket.id, Message.author_agent_id.is_not(None)
+            )
+        )
+    )
+    if ticket.assignee_id is not None:
+        ids.add(ticket.assignee_id)
+    if ticket.org is not None and ticket.org.csm_agent_id is not None:
+        ids.add(ticket.org.csm_agent_id)
+    if not ids:
+        return []
+    return list(session.scalars(select(Agent).where(Agent.id.in_(ids)).order_by(Agent.id)))

@@ -27,13 +27,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.corpus import generate
-from benchmarks.ingest import bench_bare, blast, in_loop_thread
-from postdesk.gateway.app import App
+from benchmarks.ingest import bench_app, bench_bare, blast, in_loop_thread
 from postdesk.gateway.serve import Gateway
-from postdesk.gateway.settings import Settings
-from postdesk.store import migrate
+from postdesk.store.db import Database
 
 LEVELS = (0.25, 0.5, 1.0)
+LEAD = 2.0  # seconds between starting the clients and their first message
 
 
 def _paced_client(port: int, messages: list[bytes], interval: float, start: float) -> list[float]:
@@ -59,8 +58,9 @@ def paced(port: int, corpus: list[bytes], clients: int, rate: float) -> tuple[fl
     """Send ``corpus`` at ``rate`` msg/s in total; return (achieved rate, latencies)."""
     shares = [corpus[i::clients] for i in range(clients)]
     interval = clients / rate
-    start = time.time() + 0.5
-    with mp.Pool(clients) as pool:
+    # Spawned workers (a fork beside the server's threads can hang); they need time to start.
+    with mp.get_context("spawn").Pool(clients) as pool:
+        start = time.time() + LEAD
         began = time.perf_counter()
         results = pool.starmap(
             _paced_client,
@@ -69,7 +69,7 @@ def paced(port: int, corpus: list[bytes], clients: int, rate: float) -> tuple[fl
                 for i, share in enumerate(shares)
             ],
         )
-        seconds = time.perf_counter() - began - 0.5
+        seconds = time.perf_counter() - began - LEAD
     return len(corpus) / seconds, [x for r in results for x in r]
 
 
@@ -81,16 +81,7 @@ def percentile(values: list[float], p: float) -> float:
 def run(args: argparse.Namespace, url: str | None, workdir: Path) -> None:
     corpus = generate(args.messages, seed=1)
     bare = bench_bare(corpus, args.clients, workdir)
-    app = App(
-        Settings(
-            data_dir=workdir / "var",
-            database_url=url,
-            smtp_port=0,
-            support_addresses=["support@bench.example"],
-            secret_key="bench-key",
-        )
-    )
-    migrate.upgrade(app.db)
+    app = bench_app(workdir, url)
     holder: dict = {}
 
     async def start() -> int:
@@ -133,8 +124,6 @@ def run(args: argparse.Namespace, url: str | None, workdir: Path) -> None:
 
 def fresh_postgres() -> tuple[str, object]:
     from sqlalchemy import text
-
-    from postdesk.store.db import Database
 
     admin_url = os.environ.get("POSTDESK_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
     name = f"postdesk_bench_{uuid.uuid4().hex[:8]}"

@@ -54,7 +54,7 @@ def reply(
     body = _body(text)
     if ticket.requester is None:
         raise WorkflowError("this ticket has no requester to answer")
-    support = core.settings.support_addresses
+    support = core.support.known()  # inside the caller's transaction: no database read
     to, cc = client_recipients(session, ticket, support)
     if not to:
         raise WorkflowError("this ticket has no client address to answer")

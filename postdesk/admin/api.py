@@ -15,6 +15,8 @@ from sqlalchemy import select
 
 from postdesk.admin import actions
 from postdesk.admin.deps import api_agent, state
+from postdesk.inbound.decode import strip_controls
+from postdesk.store.enums import Priority, TicketType
 from postdesk.store.models import Agent, ClientOrg, Ticket
 from postdesk.store.tickets import thread_messages
 from postdesk.store.views import VIEWS, Filters, list_view
@@ -117,8 +119,8 @@ def _message(m) -> MessageOut:  # type: ignore[no-untyped-def]
 def list_tickets(
     request: Request,
     view: Literal[tuple(VIEWS)] = "all",  # type: ignore[valid-type]
-    type: str | None = Query(None, max_length=20),
-    priority: str | None = Query(None, max_length=2),
+    type: TicketType | None = Query(None),
+    priority: Priority | None = Query(None),
     q: str | None = Query(None, max_length=200),
     limit: int = Query(50, ge=1, le=200),
     offset: int = Query(0, ge=0, le=1_000_000),
@@ -129,7 +131,8 @@ def list_tickets(
             s,
             view,
             agent_id=me.id,
-            filters=Filters(type=type, priority=priority, text=q),
+            # PostgreSQL refuses NUL in a parameter: a stray control byte must not be a 500.
+            filters=Filters(type=type, priority=priority, text=strip_controls(q) if q else None),
             limit=limit,
             offset=offset,
         )

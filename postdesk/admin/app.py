@@ -12,11 +12,15 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from postdesk.admin import api, health, web_auth, web_config, web_content, web_inbox, web_tickets
+from postdesk.admin.content_routes import ROUTERS as CONTENT_ROUTERS
 from postdesk.admin.deps import LoginRequired
 from postdesk.admin.health import registry_for
 from postdesk.admin.pages import page
+from postdesk.admin.runtime import router as runtime_router
 from postdesk.admin.security import security_headers
 from postdesk.admin.state import AdminState
+from postdesk.admin.web_documents import router as documents_router
+from postdesk.admin.web_work import install as install_work
 from postdesk.gateway.app import App
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -49,6 +53,11 @@ def create_app(core: App, *, wake_outbox: Callable[[], None] | None = None) -> F
     )
     for module in (web_auth, web_tickets, web_content, web_inbox, web_config, api, health):
         app.include_router(module.router)
+    install_work(app)  # tasks and time estimates: routes, API and the ticket page section
+    for router in CONTENT_ROUTERS:  # rules, templates, KB admin, public help centre
+        app.include_router(router)
+    app.include_router(documents_router)  # conversations and document requests
+    app.include_router(runtime_router)  # runtime configuration pages and the Escalate button
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)

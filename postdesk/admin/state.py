@@ -10,6 +10,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from postdesk.admin.ratelimit import LoginLimiter
+from postdesk.admin.ticket_extras import ticket_articles
 from postdesk.gateway.app import App
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "admin"
@@ -24,6 +25,7 @@ def make_templates() -> Jinja2Templates:
         lstrip_blocks=True,
     )
     env.filters["when"] = lambda v: v.strftime("%Y-%m-%d %H:%M") if v else "-"
+    env.globals["ticket_articles"] = ticket_articles  # the ticket page's KB partial
     return Jinja2Templates(env=env)
 
 

@@ -12,10 +12,12 @@ from postdesk.admin import actions
 from postdesk.admin.deps import DbId, session_agent, state
 from postdesk.admin.pages import page
 from postdesk.admin.security import csrf_protect
+from postdesk.inbound.decode import strip_controls
+from postdesk.store.documents import documents_of
 from postdesk.store.enums import Priority, Status, TicketType
 from postdesk.store.models import Agent, AuditEntry, Ticket
 from postdesk.store.tickets import thread_messages
-from postdesk.store.views import VIEWS, Filters, count_view, list_view
+from postdesk.store.views import VIEWS, Filters, list_view, view_counts
 from postdesk.store.workflow import WorkflowError, status_label
 
 router = APIRouter(prefix="/admin", dependencies=[Depends(csrf_protect)])
@@ -43,10 +45,10 @@ def ticket_list(
     filters = Filters(
         type=type if type in set(TicketType) else None,
         priority=priority if priority in set(Priority) else None,
-        text=q.strip()[:200] or None,
+        text=strip_controls(q).strip()[:200] or None,
     )
     with state(request).core.db.sessions() as s:
-        counts = {name: count_view(s, name, agent_id=me.id, filters=filters) for name in VIEWS}
+        counts = view_counts(s, agent_id=me.id, filters=filters)
         rows = list_view(
             s,
             view,
@@ -96,6 +98,7 @@ def _ticket_context(request: Request, number: int) -> dict[str, Any]:
         "public": [m for m in messages if m.visibility == "public"],
         "internal": [m for m in messages if m.visibility != "public"],
         "history": history,
+        "documents": documents_of(state(request).core.db, number),
         "agents": agents,
         "statuses": [st.value for st in Status],
         "types": [t.value for t in TicketType],
@@ -113,8 +116,20 @@ def ticket_page(request: Request, number: DbId, me: Agent = Depends(session_agen
     return page(request, "ticket.html", ctx, me=me)
 
 
-def _act(request: Request, number: int, me: Agent, what: str, draft: str, do) -> Response:  # type: ignore[no-untyped-def]
-    """Run one action in a transaction; a refusal re-renders the page with the reason."""
+def act(  # type: ignore[no-untyped-def]
+    request: Request,
+    number: int,
+    me: Agent,
+    what: str,
+    draft: str,
+    do,
+    *,
+    error_key: str = "error",
+    anchor: str = "",
+    missing: type[Exception] | tuple[type[Exception], ...] = (),
+) -> Response:
+    """Run one action in a transaction; a refusal re-renders the page with the reason (under
+    ``error_key``, shown by the section that made it); ``missing`` errors are a 404."""
     st = state(request)
     try:
         with st.core.db.transaction() as s:
@@ -122,13 +137,15 @@ def _act(request: Request, number: int, me: Agent, what: str, draft: str, do) ->
             if ticket is None:
                 raise HTTPException(404, "no such ticket")
             do(s, ticket, st.core.clock())
+    except missing as exc:
+        raise HTTPException(404, str(exc)) from exc
     except WorkflowError as exc:
-        ctx = _ticket_context(request, number) | {"error": f"{what}: {exc}", "draft": draft}
+        ctx = _ticket_context(request, number) | {error_key: f"{what}: {exc}", "draft": draft}
         ctx["flash"] = None
         return page(request, "ticket.html", ctx, me=me, status_code=422)
     st.wake_outbox()
     request.session["flash"] = what
-    return RedirectResponse(f"/admin/tickets/{number}", status_code=303)
+    return RedirectResponse(f"/admin/tickets/{number}{anchor}", status_code=303)
 
 
 @router.post("/tickets/{number}/reply")
@@ -140,7 +157,7 @@ def post_reply(
     me: Agent = Depends(session_agent),
 ) -> Response:
     core = state(request).core
-    return _act(
+    return act(
         request,
         number,
         me,
@@ -157,7 +174,7 @@ def post_note(
     request: Request, number: DbId, body: str = Form(""), me: Agent = Depends(session_agent)
 ) -> Response:
     core = state(request).core
-    return _act(
+    return act(
         request,
         number,
         me,
@@ -176,7 +193,7 @@ def post_change(
     me: Agent = Depends(session_agent),
 ) -> Response:
     core = state(request).core
-    return _act(
+    return act(
         request,
         number,
         me,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from postdesk.contracts import TemporaryFailure
-from postdesk.gateway.pipeline import Pipeline, ProcessResult
+from postdesk.gateway.pipeline import Pipeline, ProcessResult, Stored
 from postdesk.gateway.receive import ReceiveResult
 
 
@@ -28,15 +28,22 @@ class Accepted:
 
 
 def process_received(
-    pipeline: Pipeline, received: ReceiveResult, *, defer_attempts: int
+    pipeline: Pipeline,
+    received: ReceiveResult,
+    *,
+    defer_attempts: int,
+    stored: Stored | None = None,
 ) -> Accepted:
-    """Process the row a receive produced (or the earlier row a redelivery points to)."""
+    """Process the row a receive produced (or the earlier row a redelivery points to).
+    ``stored``: the message's bytes, when still at hand (saves reading them back)."""
     if received.outcome == "duplicate":
         return Accepted(received, None)
-    inbox_id = received.inbox_id if received.outcome == "new" else received.original_id
+    inbox_id: int | None = received.inbox_id
+    if received.outcome != "new":
+        inbox_id, stored = received.original_id, None  # that row may be done: let it check
     assert inbox_id is not None
     # The pipeline itself skips rows that are already processed (a plain redelivery).
-    result = pipeline.process(inbox_id)
+    result = pipeline.process(inbox_id, stored)
     if result.state == "skipped":
         return Accepted(received, None)
     if result.state == "failed" and result.attempts < defer_attempts:

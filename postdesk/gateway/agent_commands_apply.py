@@ -26,6 +26,7 @@ from postdesk.outbound.render import Renderer
 from postdesk.outbound.ticket_mail import MailIdentity, send_ticket_mail
 from postdesk.rules.escalation import DEFAULT_HIERARCHY, Level, escalate
 from postdesk.store.changes import Change, assign, set_priority, set_status, set_type
+from postdesk.store.estimates import record_actual
 from postdesk.store.models import Agent, Ticket
 from postdesk.store.tickets import audit
 
@@ -78,6 +79,9 @@ def apply_commands(
             change = escalate(
                 session, ticket, actor, now, hierarchy=hierarchy, reason=command.arg or "by mail"
             ).change
+        elif command.name == "time":
+            spent = record_actual(session, ticket, command.arg, actor=actor, now=now)
+            done.append(f"time spent: {spent.actual_minutes} min")
         if change is not None:
             made.append(change)
             done.append(f"{change.field}: {change.old} -> {change.new}")

@@ -7,14 +7,17 @@ import asyncio
 from postdesk.clock import Clock, utcnow
 from postdesk.contracts import Transport
 from postdesk.gateway.accept import Accepted, process_received
-from postdesk.gateway.pipeline import Pipeline
+from postdesk.gateway.pipeline import Pipeline, Stored
 from postdesk.gateway.receive import ReceiveResult, receive
 from postdesk.gateway.settings import Settings
+from postdesk.gateway.support_addresses import SupportAddresses
 from postdesk.inbound.message import Envelope
 from postdesk.outbound.render import Renderer
-from postdesk.rules.builtin import build_rules
+from postdesk.rules.live import LiveRules
+from postdesk.rules.schema import RulesFile
 from postdesk.rules.suggest import SuggestConfig
 from postdesk.store.blobs import FileBlobStore
+from postdesk.store.config_docs import DocumentCache
 from postdesk.store.db import Database
 
 
@@ -27,11 +30,15 @@ class App:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.db = Database(settings.resolved_database_url)
         self.blobs = FileBlobStore(settings.blob_dir)
-        self.renderer = Renderer()
+        # Rules and email templates edited in the admin, re-read every few seconds.
+        self.documents = DocumentCache(self.db.engine)
+        self.renderer = Renderer(overrides=self.documents)
+        self.support = SupportAddresses(settings.support_addresses, self.db)
         # Validated at start: a bad rules file stops the process with the rule and field named.
-        self.rules, self.rules_config = build_rules(
-            settings.rules_file, settings.on_call, kb_suggestions(settings)
+        self.live_rules = LiveRules(
+            self.documents, settings.rules_file, settings.on_call, kb_suggestions(settings)
         )
+        self.rules = self.live_rules.rules
         self.pipeline = Pipeline(
             self.db,
             self.blobs,
@@ -39,8 +46,11 @@ class App:
             renderer=self.renderer,
             rules=self.rules,
             clock=clock,
-            escalation=self.rules_config.settings.escalation,
+            support=self.support,
         )
+        # The pipeline keeps these lists: live views, so it runs the rules of the moment.
+        self.pipeline.rules = self.rules
+        self.pipeline.escalation = self.live_rules.escalation
         self._transport = transport
 
     @property
@@ -58,11 +68,18 @@ class App:
         """Store, then process at once; ``ProcessingDeferred`` means the sender should retry."""
         received = self.receive(raw, envelope)
         return process_received(
-            self.pipeline, received, defer_attempts=self.settings.smtp_defer_failed_attempts
+            self.pipeline,
+            received,
+            defer_attempts=self.settings.smtp_defer_failed_attempts,
+            stored=Stored(raw, envelope.mail_from[:320]),
         )
 
     async def accept_async(self, raw: bytes, envelope: Envelope) -> Accepted:
         return await asyncio.to_thread(self.accept, raw, envelope)
+
+    @property
+    def rules_config(self) -> RulesFile:
+        return self.live_rules.config
 
     def close(self) -> None:
         self.db.dispose()

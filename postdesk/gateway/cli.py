@@ -9,10 +9,12 @@ from pathlib import Path
 import click
 
 from postdesk.gateway.cli_context import Context, pass_ctx
+from postdesk.gateway.cli_docs import docs, message_client
 from postdesk.gateway.cli_kb import kb
 from postdesk.gateway.cli_mailbox import mailbox
 from postdesk.gateway.cli_rules import rules
 from postdesk.gateway.cli_suppressions import suppressions
+from postdesk.gateway.cli_tasks import tasks
 from postdesk.gateway.cli_users import user
 from postdesk.gateway.cli_views import inbox, outbox, sink, tickets
 from postdesk.gateway.logs import configure_logging
@@ -174,5 +176,6 @@ def settings(c: Context) -> None:
         click.echo(f"POSTDESK_{name.upper()}={shown}")
 
 
-for _group in (tickets, inbox, outbox, sink, mailbox, kb, user, suppressions, rules):
+for _group in (tickets, inbox, outbox, sink, mailbox, kb, user, suppressions, rules, tasks, docs):
     main.add_command(_group)
+main.add_command(message_client)

@@ -41,7 +41,7 @@ def rules_check(file: Path) -> None:
     "--rules",
     "rules_file",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="A rules file to try instead of the configured one.",
+    help="A rules file to try instead of the rules in force (the admin's edit, or the file).",
 )
 @click.option("--sender", "-f", default="", help="Envelope sender (default: the From address).")
 @click.option(
@@ -57,7 +57,11 @@ def rules_dry_run(
     from postdesk.rules.builtin import build_rules
 
     try:
-        built, _ = build_rules(rules_file or c.settings.rules_file, c.settings.on_call)
+        built = (
+            build_rules(rules_file, c.settings.on_call)[0]
+            if rules_file
+            else list(c.app.live_rules.snapshot()[0])
+        )
     except RulesError as exc:
         raise click.ClickException(str(exc)) from None
     plan = dry_run(c.app, message.read_bytes(), built, sender=sender, recipient=recipient)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import click
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from postdesk.gateway.cli_context import Context, pass_ctx
+from postdesk.store.documents import document_rows
 from postdesk.store.enums import InboxState, OutboxState
+from postdesk.store.estimates import estimate_of
 from postdesk.store.models import AuditEntry, InboxItem, OutboxItem, Ticket
+from postdesk.store.tasks import ticket_tasks
 from postdesk.store.tickets import agent_by_email, thread_messages
-from postdesk.store.views import VIEWS, view_query
+from postdesk.store.views import ORDER, VIEWS, view_query
 
 
 def _when(value) -> str:  # type: ignore[no-untyped-def]
@@ -47,7 +51,7 @@ def tickets_list(c: Context, view: str, agent: str | None, status: str | None, l
         query = view_query(view, agent_id)
         if status:
             query = query.where(Ticket.status == status)
-        query = query.order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(limit)
+        query = query.order_by(*ORDER).limit(limit)
         rows = list(session.scalars(query))
         if not rows:
             click.echo("no tickets")
@@ -76,6 +80,7 @@ def tickets_show(c: Context, number: int) -> None:
             f" · created {_when(t.created_at)}"
             + (f" · follows #{t.linked_ticket_id}" if t.linked_ticket_id else "")
         )
+        _show_work(session, t.id)
         for m in thread_messages(session, t.id):
             arrow = "<-" if m.direction == "in" else "->"
             label = "" if m.visibility == "public" else " [internal]"
@@ -104,6 +109,24 @@ def tickets_show(c: Context, number: int) -> None:
                 f"  {_when(e.at)} {e.actor} {e.action}{change}"
                 + (f" ({e.detail})" if e.detail else "")
             )
+
+
+def _show_work(session: Session, ticket_id: int) -> None:
+    """The estimate, requested documents and linked tasks, above the thread."""
+    est = estimate_of(session, ticket_id)
+    if est is not None and est.suggested_minutes is not None:
+        agreed = f" · agreed {est.agent_minutes} min" if est.agent_minutes is not None else ""
+        spent = f" · spent {est.actual_minutes} min" if est.actual_minutes is not None else ""
+        click.echo(
+            f"  estimate {est.suggested_minutes} min ({est.confidence}){agreed}{spent}"
+            f" — {est.reason}"
+        )
+    for d in document_rows(session, ticket_id):
+        got = f"received {_when(d.received_at)} ({d.filename})" if d.received_at else "missing"
+        click.echo(f"  document {d.name!r}: {got}")
+    for task in ticket_tasks(session, ticket_id):
+        where = f" {task.url}" if task.url else ""
+        click.echo(f"  task #{task.id} [{task.state}] {task.title}{where}")
 
 
 @click.group()

@@ -24,7 +24,13 @@ from postdesk.gateway.agent_mail import handle_agent_mail, identify, warn_forged
 from postdesk.gateway.agent_reply import ReplyContext
 from postdesk.gateway.bounces import candidate_ids, find_outbox_row, record_bounce
 from postdesk.gateway.settings import Settings
-from postdesk.gateway.ticketing import open_or_attach, store_message, support_address_for
+from postdesk.gateway.support_addresses import SupportAddresses
+from postdesk.gateway.ticketing import (
+    apply_address_defaults,
+    open_or_attach,
+    store_message,
+    support_address_for,
+)
 from postdesk.inbound.classify import Classification, classify
 from postdesk.inbound.message import InboundMessage
 from postdesk.inbound.parse import parse_message
@@ -54,6 +60,14 @@ class ProcessResult:
     attempts: int = 0  # for failed: how many times this row has failed so far
 
 
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """The bytes and envelope sender of a row ``receive`` has just committed."""
+
+    raw: bytes
+    envelope_from: str
+
+
 class Pipeline:
     def __init__(
         self,
@@ -65,13 +79,16 @@ class Pipeline:
         rules: Sequence[Rule],
         clock: Clock = utcnow,
         escalation: Sequence[Level] = DEFAULT_HIERARCHY,
+        support: SupportAddresses | None = None,
     ) -> None:
         self.db = db
-        self.escalation = tuple(escalation)
+        # Settings' addresses and the admin's (a few seconds' cache; see support_addresses).
+        self.support = support or SupportAddresses(settings.support_addresses, db)
+        self.escalation: Sequence[Level] = tuple(escalation)
         self.blobs = blobs
         self.settings = settings
         self.renderer = renderer
-        self.rules = list(rules)
+        self.rules: Sequence[Rule] = list(rules)  # App swaps in the live rules
         self.clock = clock
         self.keys = settings.signing_keys()
         self.outcomes: list[RuleOutcome] = []  # of the last message (for dry runs)
@@ -79,25 +96,37 @@ class Pipeline:
             timedelta(minutes=settings.auto_reply_min_interval_minutes),
             settings.auto_reply_max_per_day,
         )
-        self.ident = MailIdentity(settings.support_name, self.keys[0], settings.portal_url, limits)
+        self.ident = MailIdentity(
+            settings.support_name,
+            self.keys[0],
+            settings.portal_url,
+            limits,
+            display_names=self.support.display_name,
+        )
 
-    def process(self, inbox_id: int) -> ProcessResult:
+    def process(self, inbox_id: int, stored: Stored | None = None) -> ProcessResult:
+        """Process one inbox row; ``stored``: its bytes, when the caller just received them."""
         # Every log line while this message is worked on names it (see gateway/logs.py).
         with bound_contextvars(inbox=inbox_id, message_id=None, ticket=None):
-            result = self._process(inbox_id)
+            result = self._process(inbox_id, stored)
             if result.state != "skipped":
                 bind_contextvars(ticket=result.ticket_id)
                 log.info("inbox %s %s: %s %s", inbox_id, result.state, result.action, result.reason)
             return result
 
-    def _process(self, inbox_id: int) -> ProcessResult:
-        with self.db.sessions() as session:
-            row = session.get(InboxItem, inbox_id)
-            if row is None or row.state not in RETRYABLE:
-                return ProcessResult(inbox_id, "skipped")
-            content_hash, envelope_from = row.content_hash, row.envelope_from
+    def _process(self, inbox_id: int, stored: Stored | None) -> ProcessResult:
+        if stored is None:
+            with self.db.sessions() as session:
+                row = session.get(InboxItem, inbox_id)
+                if row is None or row.state not in RETRYABLE:
+                    return ProcessResult(inbox_id, "skipped")
+                content_hash, envelope_from = row.content_hash, row.envelope_from
+        self.support.current()  # refresh the cache now, not inside the write transaction
         try:
-            raw = self.blobs.get(content_hash)
+            if stored is None:
+                raw = self.blobs.get(content_hash)
+            else:  # just received: no need to read the row and the blob back
+                raw, envelope_from = stored.raw, stored.envelope_from
             inbound = parse_message(raw, self.blobs)
             bind_contextvars(message_id=inbound.message_id)
             verdict = classify(inbound, raw, envelope_from=envelope_from, keys=self.keys)
@@ -139,15 +168,18 @@ class Pipeline:
             bounced = self._bounce(session, row, inbound, verdict, now)
             if bounced is not None:
                 return bounced
-        sender = identify(session, inbound, row, self.settings)
-        decision = decide(
-            self._thread_input(inbound, row),
-            SqlThreadLookup(session),
-            self.keys,
-            now,
-            timedelta(days=self.settings.reopen_window_days),
-            staff=sender.verified,
-        )
+        # Reads of what this transaction has not written yet (agents, earlier messages): no
+        # need to flush the inbox row's change before them.
+        with session.no_autoflush:
+            sender = identify(session, inbound, row, self.settings)
+            decision = decide(
+                self._thread_input(inbound, row),
+                SqlThreadLookup(session),
+                self.keys,
+                now,
+                timedelta(days=self.settings.reopen_window_days),
+                staff=sender.verified,
+            )
         if decision.is_new and not verdict.may_open_ticket:
             return self._finish(
                 row,
@@ -161,10 +193,13 @@ class Pipeline:
                 self._agent_ctx(session, now), sender, inbound, row, decision, verdict.kind
             )
             return self._finish(row, decision.ticket_id, "attach", reason, now)
-        support = support_address_for(inbound, row, self.settings.support_addresses, self.keys)
+        addresses = self.support.known()  # refreshed in _process, before this transaction
+        support = support_address_for(inbound, row, addresses, self.keys)
         ticket, events = open_or_attach(
             session, decision, inbound, row, support_address=support, now=now
         )
+        if decision.is_new:
+            apply_address_defaults(ticket, self.support.entry(support))
         # Mail from an agent's address (a ticket an agent opens, or a forgery) gets no ack.
         may_auto_respond = (
             verdict.may_auto_respond
@@ -178,7 +213,7 @@ class Pipeline:
             row,
             kind=verdict.kind,
             decision=decision,
-            support=self.settings.support_addresses,
+            support=addresses,
             now=now,
             join_thread=not sender.forged,
         )
@@ -192,6 +227,7 @@ class Pipeline:
             message=message,
             inbound=inbound,
             may_auto_respond=may_auto_respond,
+            staff_sender=sender.verified,
         )
         self.outcomes = dispatch(self.rules, ctx, events)
         if sender.forged:
@@ -204,7 +240,7 @@ class Pipeline:
             self.ident,
             self.renderer,
             self.blobs,
-            self.settings.support_addresses,
+            self.support.known(),
             now,
             rules=self.rules,
             escalation=self.escalation,
@@ -235,7 +271,7 @@ class Pipeline:
             row,
             kind="bounce",
             decision=ThreadDecision("attach", ticket.id, "in_reply_to", reason),
-            support=self.settings.support_addresses,
+            support=self.support.known(),
             now=now,
             visibility="internal",
             join_thread=False,
@@ -255,8 +291,10 @@ class Pipeline:
         sender = inbound.from_addr.email if inbound.from_addr else row.sender
         if not sender:
             return True
-        # Runs before this message is stored, so the count is of the earlier ones.
-        recent = inbound_count_since(session, sender, now - timedelta(hours=1))
+        # Runs before this message is stored, so the count is of the earlier ones (and the
+        # ticket's pending rows need no flush for it).
+        with session.no_autoflush:
+            recent = inbound_count_since(session, sender, now - timedelta(hours=1))
         refusal = inbound_rate_refusal(recent, self.settings.inbound_rate_per_hour)
         if refusal is None:
             return True

@@ -86,12 +86,12 @@ def receive(db: Database, blobs: BlobStore, raw: bytes, envelope: Envelope) -> R
 def _record(
     session, content_hash: str, quick: QuickHeaders, size: int, env: Envelope
 ) -> ReceiveResult:  # type: ignore[no-untyped-def]
-    same_bytes = session.scalar(select(InboxItem).where(InboxItem.content_hash == content_hash))
+    same_bytes = session.scalar(select(InboxItem.id).where(InboxItem.content_hash == content_hash))
     if same_bytes is not None:
         session.add(
-            InboxArrival(inbox_id=same_bytes.id, source=env.source, envelope_to=list(env.rcpt_to))
+            InboxArrival(inbox_id=same_bytes, source=env.source, envelope_to=list(env.rcpt_to))
         )
-        return ReceiveResult(same_bytes.id, "redelivery", same_bytes.id)
+        return ReceiveResult(same_bytes, "redelivery", same_bytes)
     key = dedupe_key(quick.message_id, quick.sender)
     first = session.scalar(select(InboxItem.id).where(InboxItem.dedupe_key == key))
     item = InboxItem(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from postdesk.inbound.smtp import GatewayHandler, start_server
 from postdesk.outbound.worker import OutboxWorker
 
 log = logging.getLogger(__name__)
+IMAP_RECONCILE_SECONDS = 3.0  # an admin-added mailbox starts polling within this
 
 
 @dataclass
@@ -61,12 +63,12 @@ class Gateway:
             self._tasks.append(
                 asyncio.create_task(worker.run_forever(self.stop_event, self.outbox_wake))
             )
-        if imap and s.mailboxes_file is not None:
+        if imap:
             self._start_imap()
         if smtp:
             handler = GatewayHandler(
                 self._receive,
-                s.support_addresses,
+                self.app.support,
                 lmtp=s.smtp_lmtp,
                 trusted_networks=s.smtp_trusted_networks,
             )
@@ -109,11 +111,13 @@ class Gateway:
         )
 
     def _start_imap(self) -> None:
-        """One thread per mailbox; committed rows are handed to the ingest service."""
-        from postdesk.inbound.imap.config import load_mailboxes
+        """One thread per mailbox (settings file and admin); committed rows go to ingest.
+
+        Mailboxes added or removed in the admin are picked up by ``_reconcile_imap``."""
+        from postdesk.inbound.imap.stored import file_mailboxes
         from postdesk.inbound.imap.supervisor import MailboxSupervisor
 
-        assert self.app.settings.mailboxes_file is not None and self.ingest is not None
+        assert self.ingest is not None
         loop = asyncio.get_running_loop()
         ingest = self.ingest
 
@@ -121,13 +125,28 @@ class Gateway:
             if result.outcome == "new":
                 loop.call_soon_threadsafe(ingest.submit, result.inbox_id)
 
+        # A bad mailboxes file still stops the start, as before; the admin's rows never do.
         self.imap = MailboxSupervisor(
-            load_mailboxes(self.app.settings.mailboxes_file),
+            file_mailboxes(self.app.settings.mailboxes_file),
             self.app.db,
             self.app.blobs,
             on_received=on_received,
         )
         self.imap.start()
+        self._tasks.append(asyncio.create_task(self._reconcile_imap()))
+
+    async def _reconcile_imap(self) -> None:
+        from postdesk.inbound.imap.stored import effective, file_mailboxes, stored_mailboxes
+
+        file_boxes = file_mailboxes(self.app.settings.mailboxes_file)
+        while not self.stop_event.is_set():
+            try:
+                db_boxes = await asyncio.to_thread(stored_mailboxes, self.app.db)
+                await asyncio.to_thread(self.imap.reconcile, effective(file_boxes, db_boxes))
+            except Exception:
+                log.exception("could not reconcile the IMAP mailboxes; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop_event.wait(), IMAP_RECONCILE_SECONDS)
 
     async def _receive(self, raw: bytes, envelope: Envelope) -> None:
         accepted = await self.app.accept_async(raw, envelope)

@@ -82,6 +82,12 @@ class Settings(BaseSettings):
     )
     smtp_reuse_port: bool = Field(False, description="SO_REUSEPORT: processes share the port")
     portal_url: str = Field("http://127.0.0.1:8080", description="base of links in emails")
+    document_reminder_days: float = Field(
+        3.0, gt=0, description="remind the client of requested documents after this many days"
+    )
+    document_reminder_max: int = Field(
+        3, ge=0, description="at most this many document reminders per request (0: none)"
+    )
     kb_suggest: bool = Field(True, description="suggest KB articles in the acknowledgement")
     kb_suggest_threshold: float = Field(
         0.1, description="minimum relevance (0..1) of a suggested KB article"

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from postdesk.gateway.support_addresses import SupportAddress
 from postdesk.inbound.message import InboundMessage
 from postdesk.outbound.public_reply import ours
 from postdesk.rules.engine import Event, event_for
@@ -36,6 +37,16 @@ def support_address_for(
         if token is not None and token.base_address in support:
             return token.base_address
     return support[0]
+
+
+def apply_address_defaults(ticket: Ticket, entry: SupportAddress | None) -> None:
+    """A new ticket starts with the type and team of the support address it came in on."""
+    if entry is None:
+        return
+    if entry.default_type:
+        ticket.type = entry.default_type
+    if entry.default_team:
+        ticket.fields = {**(ticket.fields or {}), "team": entry.default_team}
 
 
 def open_or_attach(

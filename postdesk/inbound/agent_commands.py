@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from postdesk.rules.estimate import parse_minutes
 from postdesk.store.workflow import (
     WorkflowError,
     parse_priority,
@@ -33,18 +34,20 @@ HELP: dict[str, str] = {
     "note": "#note (or #internal): an internal note, never sent to the client",
     "internal": "#internal: the same as #note",
     "escalate": "#escalate [reason]: escalate to the managers",
+    "time": "#time MINUTES: the time the work took (calibrates estimates)",
 }
-_NEEDS_ARG = frozenset({"status", "assign", "priority", "type"})
+_NEEDS_ARG = frozenset({"status", "assign", "priority", "type", "time"})
 _PARSERS: dict[str, Callable[[str], object]] = {
     "status": parse_status,
     "priority": parse_priority,
     "type": parse_type,
+    "time": parse_minutes,
 }
 
 
 @dataclass(frozen=True, slots=True)
 class Command:
-    name: str  # status | assign | priority | type | note | escalate (internal -> note)
+    name: str  # status | assign | priority | type | note | escalate | time (internal -> note)
     arg: str
     line: str  # as written, for messages
 

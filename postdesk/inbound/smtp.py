@@ -11,7 +11,7 @@ import asyncio
 import ipaddress
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP
@@ -47,17 +47,40 @@ def is_served(address: str, support_addresses: Sequence[str]) -> bool:
     return f"{base_local}@{domain}" in support_addresses
 
 
+class AddressSource(Protocol):
+    """Where the served addresses come from (``gateway.support_addresses`` caches them)."""
+
+    def fresh(self) -> Sequence[str] | None: ...  # None: stale, ask ``current`` off the loop
+
+    def current(self) -> Sequence[str]: ...
+
+
+class _Fixed:
+    def __init__(self, addresses: Sequence[str]) -> None:
+        self.addresses = tuple(a.lower() for a in addresses)
+
+    def fresh(self) -> Sequence[str]:
+        return self.addresses
+
+    def current(self) -> Sequence[str]:
+        return self.addresses
+
+
 class GatewayHandler:
     def __init__(
         self,
         receiver: Receiver,
-        support_addresses: Sequence[str],
+        support_addresses: Sequence[str] | AddressSource,
         *,
         lmtp: bool = False,
         trusted_networks: Sequence[str] = (),
     ) -> None:
         self.receiver = receiver
-        self.support_addresses = [a.lower() for a in support_addresses]
+        self.addresses: AddressSource = (
+            _Fixed(support_addresses)
+            if isinstance(support_addresses, (list, tuple))
+            else support_addresses  # type: ignore[assignment]
+        )
         self.lmtp = lmtp
         self.trusted = [ipaddress.ip_network(n, strict=False) for n in trusted_networks]
 
@@ -69,7 +92,10 @@ class GatewayHandler:
         address: str,
         rcpt_options: list[str],
     ) -> str:
-        if not is_served(address, self.support_addresses):
+        served = self.addresses.fresh()
+        if served is None:  # the cache expired: the database is read in a thread, not the loop
+            served = await asyncio.to_thread(self.addresses.current)
+        if not is_served(address, served):
             return "550 5.1.1 Recipient address rejected: no such mailbox here"
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"

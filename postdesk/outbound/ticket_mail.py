@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -47,6 +47,12 @@ class MailIdentity:
     key: bytes
     portal_url: str
     limits: AutoReplyLimits = field(default_factory=AutoReplyLimits)
+    # A support address's own display name (set in the admin), when it has one.
+    display_names: Callable[[str], str | None] | None = None
+
+    def name_for(self, address: str) -> str:
+        named = self.display_names(address) if self.display_names is not None else None
+        return named or self.support_name
 
 
 def send_ticket_mail(
@@ -85,7 +91,7 @@ def send_ticket_mail(
         kind=kind,
         ticket_id=ticket.id,
         from_address=support,
-        from_name=from_name or ident.support_name,
+        from_name=from_name or ident.name_for(support),
         to=tuple(to),
         cc=tuple(cc),
         subject=tagged_subject(rendered.subject, ticket.id),

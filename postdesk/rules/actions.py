@@ -7,14 +7,17 @@ recorded on the ticket and does not stop the other actions or the message's inge
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from postdesk.outbound.agent_notify import Notice, notify_agents
+from postdesk.outbound.public_reply import client_recipients
 from postdesk.outbound.ticket_mail import send_ticket_mail
 from postdesk.rules import assignment, recipients
+from postdesk.rules.document_flow import request_documents
 from postdesk.rules.escalation import escalate, escalation_ticket_for
 from postdesk.rules.schema import Action, Policy
 from postdesk.store import changes
+from postdesk.store.documents import open_requests
 from postdesk.store.enums import Status, TicketType
 from postdesk.store.models import Agent, Ticket
 from postdesk.store.tickets import agent_by_email, audit
@@ -135,8 +138,34 @@ def _run(
         ctx.facts["suggest_articles"] = True  # the knowledge base fills ack's "articles"
         return "suggest articles"
     assert action.request_document is not None
-    ctx.facts.setdefault("request_documents", []).append(action.request_document)
-    return "request a document"
+    return _request_documents(ctx, action.request_document, actor)
+
+
+def _request_documents(ctx: RuleContext, spec: dict[str, Any], actor: str) -> str:
+    """Ask the client for documents, unless the same ones are already open on the ticket
+    (a rule on every message must not ask again each time)."""
+    names = [str(n) for n in spec["names"]]
+    if not ctx.may_auto_respond:
+        return "request documents: withheld (automatic mail is off for this message)"
+    asked = {
+        d.name.casefold() for r in open_requests(ctx.session, ctx.ticket.id) for d in r.documents
+    }
+    if {n.strip().casefold() for n in names} <= asked:
+        return "request documents: already requested"
+    request = request_documents(
+        ctx.session,
+        ident=ctx.ident,
+        renderer=ctx.renderer,
+        ticket=ctx.ticket,
+        names=names,
+        agent=None,
+        actor=actor,
+        support=[ctx.ticket.support_address],
+        now=ctx.now,
+        note=str(spec.get("note", "")),
+        wait=False,  # the status stays the agents' call
+    )
+    return f"request documents: {', '.join(d.name for d in request.documents)}"
 
 
 def _reply(ctx: RuleContext, template: str, to: str, rule: str) -> str:
@@ -146,6 +175,10 @@ def _reply(ctx: RuleContext, template: str, to: str, rule: str) -> str:
     if not ctx.may_auto_respond:
         return f"reply {template}: withheld (automatic replies are off for this message)"
     inbound = ctx.inbound
+    cc: list[str] = []
+    if to == "participants":  # reply-all: the requester and the client's Cc, never staff
+        own = [t.support_address] if t.support_address else []
+        _, cc = client_recipients(ctx.session, t, own)
     send_ticket_mail(
         ctx.session,
         ident=ctx.ident,
@@ -154,6 +187,7 @@ def _reply(ctx: RuleContext, template: str, to: str, rule: str) -> str:
         template=template,
         kind=template[:20],  # messages.kind is short; the audit names the rule
         to=[t.requester.email],
+        cc=cc,
         context={"requester_name": t.requester.name, "articles": ctx.facts.get("articles", [])},
         now=ctx.now,
         parent_message_id=inbound.message_id.lower() if inbound else None,
@@ -162,7 +196,8 @@ def _reply(ctx: RuleContext, template: str, to: str, rule: str) -> str:
         # (a ticket resolved) or by the clock is not an answer to anything.
         capped=inbound is not None,
     )
-    return f"reply {template} to {t.requester.email}"
+    also = f" and {', '.join(cc)}" if cc else ""
+    return f"reply {template} to {t.requester.email}{also}"
 
 
 def _fill(text: str, ticket: Ticket) -> str:

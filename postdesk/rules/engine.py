@@ -67,6 +67,7 @@ class RuleContext:
     message: Message | None = None
     inbound: InboundMessage | None = None
     may_auto_respond: bool = True
+    staff_sender: bool = False  # the inbound message came from a verified agent
     facts: dict[str, Any] = field(default_factory=dict)
     follow_ups: list[Event] = field(default_factory=list)
 

@@ -5,28 +5,22 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from postdesk.store.models import Agent
-
 if TYPE_CHECKING:
     from postdesk.rules.engine import RuleContext
     from postdesk.store.models import Message, Ticket
 
 
-def message_from(session: Session, message: Message | None) -> str:
-    """client | agent | none: agent when written by staff (by id, or an agent's address)."""
+def message_from(message: Message | None, *, staff_sender: bool = False) -> str:
+    """client | agent | none.
+
+    Staff wrote it when it names its agent author, went out, or came in from a sender the
+    gateway verified as an agent (``staff_sender``). An agent's address alone proves nothing:
+    a forged From must meet the client rules, not slip past them."""
     if message is None:
         return "none"
-    if message.author_agent_id is not None:
+    if message.author_agent_id is not None or message.direction == "out" or staff_sender:
         return "agent"
-    if message.direction == "out":
-        return "agent"
-    found = session.scalar(
-        select(Agent.id).where(Agent.email == (message.from_address or "").lower()).limit(1)
-    )
-    return "agent" if found is not None else "client"
+    return "client"
 
 
 def ticket_facts(ticket: Ticket, now: datetime) -> dict[str, Any]:
@@ -78,5 +72,5 @@ def gather(ctx: RuleContext) -> dict[str, Any]:
 def _cached_from(ctx: RuleContext) -> str:
     key = ("_message_from", ctx.message.id if ctx.message is not None else None)
     if key not in ctx.facts:
-        ctx.facts[key] = message_from(ctx.session, ctx.message)  # type: ignore[index]
+        ctx.facts[key] = message_from(ctx.message, staff_sender=ctx.staff_sender)  # type: ignore[index]
     return ctx.facts[key]  # type: ignore[index,no-any-return]

@@ -47,10 +47,14 @@ def default_rules() -> RulesFile:
 
 def effective_rules(path: Path | None) -> RulesFile:
     """The rules that run: the built-in ones, overridden (by name) and extended by the file."""
-    builtin = default_rules()
     if path is None:
-        return builtin
-    custom = load_rules_file(path)
+        return default_rules()
+    return with_defaults(load_rules_file(path))
+
+
+def with_defaults(custom: RulesFile) -> RulesFile:
+    """``custom`` merged with the built-in rules when it asks for them (``defaults: true``)."""
+    builtin = default_rules()
     if not custom.defaults:
         return custom
     names = {r.name for r in custom.rules}

@@ -30,11 +30,14 @@ def _team(session: Session, team: str | None) -> list[Agent]:
 
 
 def managers(session: Session) -> list[Agent]:
-    return list(
-        session.scalars(
-            select(Agent).where(Agent.role == "manager", Agent.active.is_(True)).order_by(Agent.id)
+    with session.no_autoflush:  # rules do not write agents: nothing pending to flush first
+        return list(
+            session.scalars(
+                select(Agent)
+                .where(Agent.role == "manager", Agent.active.is_(True))
+                .order_by(Agent.id)
+            )
         )
-    )
 
 
 def ticket_team(ticket: Ticket, policy: Policy) -> str | None:

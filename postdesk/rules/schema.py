@@ -7,7 +7,7 @@ See docs/rules.md for the format. Every rule is small and named: the events it l
 from __future__ import annotations
 
 import re
-from datetime import time
+from datetime import date, time
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -164,8 +164,23 @@ class Action(_Strict):
     notify: Notify | None = None
     escalate: Escalate | None = None
     close: dict[str, Any] | None = None
-    request_document: dict[str, Any] | None = None  # filled by the documents feature
+    request_document: dict[str, Any] | None = None  # {names: [...], note: "..."}
     suggest_articles: dict[str, Any] | None = None  # filled by the knowledge base
+
+    @field_validator("request_document")
+    @classmethod
+    def _documents(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is None:
+            return value
+        unknown = sorted(set(value) - {"names", "note"})
+        if unknown:
+            raise ValueError(f"request_document takes names and note, not {', '.join(unknown)}")
+        names = value.get("names")
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+            raise ValueError("request_document needs names: a list of document names")
+        if not isinstance(value.get("note", ""), str):
+            raise ValueError("request_document's note is text")
+        return value
 
     @field_validator("set")
     @classmethod
@@ -213,6 +228,7 @@ class BusinessHours(_Strict):
     days: list[str] = Field(default_factory=lambda: list(DAYS[:5]))
     start: time = time(9, 0)
     end: time = time(17, 0)
+    holidays: list[date] = Field(default_factory=list)  # days off on top of the weekly ones
 
     @field_validator("timezone")
     @classmethod
@@ -231,6 +247,12 @@ class BusinessHours(_Strict):
             raise ValueError(f"unknown day(s) {bad} (use {', '.join(DAYS)})")
         return value
 
+    @model_validator(mode="after")
+    def _opens_before_it_closes(self) -> BusinessHours:
+        if self.start >= self.end:
+            raise ValueError(f"business hours start ({self.start}) must be before end ({self.end})")
+        return self
+
 
 class Level(_Strict):
     """One step of the escalation hierarchy: who is told when a ticket reaches it."""
@@ -243,6 +265,8 @@ class Level(_Strict):
 class Sla(_Strict):
     first_response_hours: float | None = None
     resolution_hours: float | None = None
+    # "business": count only business hours (settings.business_hours); "wall": every hour
+    clock: Literal["wall", "business"] = "wall"
 
 
 class Timers(_Strict):

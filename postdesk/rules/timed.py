@@ -26,13 +26,17 @@ from postdesk.outbound.limits import AutoReplyLimits
 from postdesk.outbound.render import Renderer
 from postdesk.outbound.ticket_mail import MailIdentity, send_ticket_mail
 from postdesk.rules import recipients
-from postdesk.rules.builtin import build_rules
+from postdesk.rules.business_time import business_elapsed
+from postdesk.rules.document_reminders import run_document_reminders
 from postdesk.rules.engine import Event, Rule, RuleContext, dispatch, event_for
 from postdesk.rules.escalation import escalate
 from postdesk.rules.fire import fire
-from postdesk.rules.schema import RulesFile
+from postdesk.rules.live import LiveRules
+from postdesk.rules.schema import BusinessHours, RulesFile
 from postdesk.store import changes
+from postdesk.store.config_docs import DocumentCache
 from postdesk.store.db import Database
+from postdesk.store.documents import has_open_request
 from postdesk.store.enums import Status, TicketType
 from postdesk.store.models import AuditEntry, Ticket
 from postdesk.store.tickets import audit
@@ -51,6 +55,7 @@ class TimedReport:
     closed_resolved: list[int] = field(default_factory=list)
     breaches: list[str] = field(default_factory=list)  # "<ticket>:<target>"
     fired: list[str] = field(default_factory=list)  # "<ticket>:<rule>"
+    document_reminders: list[int] = field(default_factory=list)  # request ids
 
     @property
     def total(self) -> int:
@@ -60,6 +65,7 @@ class TimedReport:
             self.closed_resolved,
             self.breaches,
             self.fired,
+            self.document_reminders,
         )
         return sum(len(p) for p in parts)
 
@@ -73,26 +79,32 @@ class _Env:
     reopen_window: timedelta
 
 
-def _env(settings: Settings) -> _Env:
-    rules, config = build_rules(settings.rules_file, settings.on_call)
+def _env(settings: Settings, db: Database) -> _Env:
+    # The rules and templates in force: edits made in the admin included.
+    docs = DocumentCache(db.engine)
+    rules, config = LiveRules(docs, settings.rules_file, settings.on_call).snapshot()
     limits = AutoReplyLimits(
         timedelta(minutes=settings.auto_reply_min_interval_minutes), settings.auto_reply_max_per_day
     )
     ident = MailIdentity(settings.support_name, settings.key_bytes(), settings.portal_url, limits)
-    return _Env(rules, config, Renderer(), ident, timedelta(days=settings.reopen_window_days))
+    return _Env(
+        rules, config, Renderer(overrides=docs), ident, timedelta(days=settings.reopen_window_days)
+    )
 
 
 def run_time_rules(db: Database, settings: Settings, now: datetime) -> TimedReport:
-    env = _env(settings)
+    env = _env(settings, db)
     timers = env.config.settings.timers
     report = TimedReport()
+    # A ticket waiting for requested documents gets the document reminders instead.
+    pending = (Ticket.status == Status.PENDING, ~has_open_request())
     if timers.pending_reminder_days is not None:
         cutoff = now - timedelta(days=timers.pending_reminder_days)
-        for tid in _ids(db, Ticket.status == Status.PENDING, Ticket.status_changed_at <= cutoff):
+        for tid in _ids(db, *pending, Ticket.status_changed_at <= cutoff):
             _each(db, tid, lambda s, t: _remind(s, t, env, now, report))
     if timers.pending_close_days is not None:
         cutoff = now - timedelta(days=timers.pending_close_days)
-        for tid in _ids(db, Ticket.status == Status.PENDING, Ticket.status_changed_at <= cutoff):
+        for tid in _ids(db, *pending, Ticket.status_changed_at <= cutoff):
             _each(db, tid, lambda s, t: _close_pending(s, t, env, now, report))
     if timers.close_resolved:
         cutoff = now - env.reopen_window
@@ -113,13 +125,56 @@ def run_time_rules(db: Database, settings: Settings, now: datetime) -> TimedRepo
             ]
             if target == "first_response":
                 cond.append(Ticket.first_response_at.is_(None))
-            for tid in _ids(db, *cond, ~_marked("sla_breach", target)):
+            due = _ids(db, *cond, ~_marked("sla_breach", target))
+            if sla.clock == "business":  # wall time is an upper bound; count working hours
+                due = _business_due(db, due, hours, env.config.settings.business_hours, now)
+            for tid in due:
                 _each(db, tid, lambda s, t, tg=target: _breach(s, t, tg, env, now, report))
+    report.document_reminders = run_document_reminders(
+        db, settings, now, ident=env.ident, renderer=env.renderer
+    )
     timed = [r for r in env.rules if "time.passed" in r.events]
     if timed:
-        for tid in _ids(db, Ticket.status.in_(sorted(ACTIVE))):
+        for tid in _due(db, timed, env, now):
             _each(db, tid, lambda s, t: _time_passed(s, t, timed, env, now, report))
     return report
+
+
+def _due(db: Database, timed: Sequence[Rule], env: _Env, now: datetime) -> list[int]:
+    """The active tickets a time rule would fire on, found without locks or writes: a tick
+    then locks only these, not every open ticket (``_time_passed`` checks again, locked)."""
+    ids = _ids(db, Ticket.status.in_(sorted(ACTIVE)))
+    due: list[int] = []
+    once = [_OncePerStatus(r) for r in timed]
+    for start in range(0, len(ids), 500):
+        with db.sessions() as s:
+            chunk = s.scalars(select(Ticket).where(Ticket.id.in_(ids[start : start + 500])))
+            for t in chunk:
+                ctx = _context(s, t, env, now)
+                if any(rule.check(ctx) is not None for rule in once):
+                    due.append(t.id)
+    return sorted(due)
+
+
+def _context(s: Session, t: Ticket, env: _Env, now: datetime) -> RuleContext:
+    return RuleContext(
+        session=s,
+        event=Event("time.passed", t.id, "scheduler"),
+        ticket=t,
+        now=now,
+        renderer=env.renderer,
+        ident=env.ident,
+        may_auto_respond=True,
+    )
+
+
+def _business_due(
+    db: Database, ids: list[int], hours: float, calendar: BusinessHours, now: datetime
+) -> list[int]:
+    target = timedelta(hours=hours)
+    with db.sessions() as s:
+        rows = s.execute(select(Ticket.id, Ticket.created_at).where(Ticket.id.in_(ids))).all()
+    return sorted(i for i, at in rows if business_elapsed(at, now, calendar) >= target)
 
 
 def _ids(db: Database, *where) -> list[int]:  # type: ignore[no-untyped-def]
@@ -295,15 +350,7 @@ def _time_passed(
         return
     wrapped: list[Rule] = [_OncePerStatus(r) for r in timed]
     others = [r for r in env.rules if "time.passed" not in r.events]
-    ctx = RuleContext(
-        session=s,
-        event=Event("time.passed", t.id, "scheduler"),
-        ticket=t,
-        now=now,
-        renderer=env.renderer,
-        ident=env.ident,
-        may_auto_respond=True,
-    )
+    ctx = _context(s, t, env, now)
     outcomes = dispatch([*wrapped, *others], ctx, [ctx.event])
     report.fired.extend(
         f"{t.id}:{o.rule}" for o in outcomes if o.matched and o.event == "time.passed"

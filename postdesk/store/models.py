@@ -112,6 +112,12 @@ class Ticket(Base):
     """A conversation with a status, an owner and a thread. Its number is its id."""
 
     __tablename__ = "tickets"
+    # The views' pages, newest activity first, and their counts (views.ORDER, view_counts).
+    __table_args__ = (
+        Index("ix_tickets_status_updated", "status", "updated_at", "id"),
+        Index("ix_tickets_assignee_status_updated", "assignee_id", "status", "updated_at", "id"),
+        Index("ix_tickets_updated_covering", "updated_at", "id", "status", "assignee_id"),
+    )
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     type: Mapped[str] = mapped_column(String(20), default="support")
     status: Mapped[str] = mapped_column(String(20), default="new", index=True)

@@ -6,10 +6,14 @@ so a new model module is registered in one place.
 
 from postdesk.store import (  # noqa: F401 - importing registers the tables
     admin_models,
+    config_models,
+    document_models,
     kb_models,
     mailbox_models,
     rules_models,
+    runtime_models,
     suppression_models,
+    task_models,
 )
 from postdesk.store.models import Base
 

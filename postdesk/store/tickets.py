@@ -18,6 +18,7 @@ from postdesk.store.models import (
     Participant,
     Ticket,
 )
+from postdesk.store.session_cache import cache
 from postdesk.threading.decide import TicketRef
 
 
@@ -64,14 +65,16 @@ def participant_emails(session: Session, ticket: Ticket) -> set[str]:
 def contact_for(session: Session, email: str, name: str = "") -> Contact:
     """The contact for an address, created on first sight and linked to its client by domain."""
     email = email.lower()
-    contact = session.scalar(select(Contact).where(Contact.email == email))
+    known = cache(session, "contacts")
+    contact = known.get(email) or session.scalar(select(Contact).where(Contact.email == email))
     if contact is None:
         domain = email.rpartition("@")[2]
         org_id = session.scalar(select(ClientDomain.org_id).where(ClientDomain.domain == domain))
         contact = Contact(email=email, name=name[:200], org_id=org_id)
         session.add(contact)
         session.flush()
-    elif name and not contact.name:
+    known[email] = contact
+    if name and not contact.name:
         contact.name = name[:200]
     return contact
 
@@ -83,9 +86,12 @@ def agent_by_email(session: Session, email: str) -> Agent | None:
 def add_participants(
     session: Session, ticket_id: int, emails: Iterable[str], role: str = "cc"
 ) -> None:
-    existing = set(
-        session.scalars(select(Participant.email).where(Participant.ticket_id == ticket_id))
-    )
+    known = cache(session, "participants")
+    existing = known.get(ticket_id)
+    if existing is None:
+        existing = known[ticket_id] = set(
+            session.scalars(select(Participant.email).where(Participant.ticket_id == ticket_id))
+        )
     for email in emails:
         email = email.lower()
         if email and email not in existing:

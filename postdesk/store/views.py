@@ -12,7 +12,8 @@ Escalations are internal tickets and appear in the views like any other (agents 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Select, func, select
@@ -77,6 +78,12 @@ def view_query(name: str, agent_id: int | None = None, filters: Filters | None =
     return q
 
 
+# Newest activity first. Migration 0012's indexes serve it: (status, updated_at, id) for
+# one-status views, (assignee_id, status, updated_at, id) for an agent's, and the covering
+# (updated_at, id, status, assignee_id) for the others.
+ORDER = (Ticket.updated_at.desc(), Ticket.id.desc())
+
+
 def list_view(
     session: Session,
     name: str,
@@ -86,9 +93,19 @@ def list_view(
     limit: int = 50,
     offset: int = 0,
 ) -> list[Ticket]:
-    """One page of a view, most recently updated first."""
-    q = view_query(name, agent_id, filters).order_by(Ticket.updated_at.desc(), Ticket.id.desc())
-    return list(session.scalars(q.limit(limit).offset(offset)))
+    """One page of a view, most recently updated first.
+
+    The page's ids are picked first, then only their tickets are loaded: a deep page skips
+    ``offset`` entries of an index instead of ``offset`` joined ticket rows."""
+    ids = (
+        view_query(name, agent_id, filters)
+        .with_only_columns(Ticket.id)
+        .order_by(*ORDER)
+        .limit(limit)
+        .offset(offset)
+    )
+    q = select(Ticket).where(Ticket.id.in_(ids.scalar_subquery())).order_by(*ORDER)
+    return list(session.scalars(q))
 
 
 def count_view(
@@ -96,6 +113,46 @@ def count_view(
 ) -> int:
     q = view_query(name, agent_id, filters).with_only_columns(func.count(Ticket.id))
     return int(session.scalar(q.order_by(None)) or 0)
+
+
+def view_counts(
+    session: Session, *, agent_id: int | None = None, filters: Filters | None = None
+) -> dict[str, int]:
+    """Every view's count in one grouped query (the ticket list shows all seven at once).
+
+    Grouped by (assignee_id, status), the columns of the ix_tickets_assignee_status_updated
+    index: both databases count from the index alone, in its order, without a sort."""
+    q = (
+        view_query("all", agent_id, filters)
+        .with_only_columns(Ticket.assignee_id, Ticket.status, func.count())
+        .group_by(Ticket.assignee_id, Ticket.status)
+        .order_by(None)
+    )
+    return counts_from_groups(
+        (status, _who(assignee, agent_id), int(n)) for assignee, status, n in session.execute(q)
+    )
+
+
+def _who(assignee_id: int | None, agent_id: int | None) -> str:
+    if assignee_id is None:
+        return "none"
+    return "me" if assignee_id == agent_id else "other"
+
+
+def counts_from_groups(groups: Iterable[tuple[str, str, int]]) -> dict[str, int]:
+    """Each view's count from (status, assignee is "me"/"other"/"none", count) groups: the
+    same conditions as ``view_query`` (an agent of None is nobody, so "me" never occurs)."""
+    tally: Counter[str] = Counter()
+    active, waiting, done = _values(ACTIVE), _values(WAITING_FOR_AGENT), _values(DONE)
+    for status, who, n in groups:
+        tally["all"] += n
+        tally["mine"] += n if status in active and who == "me" else 0
+        tally["open"] += n if status in waiting else 0
+        tally["waiting"] += n if status == Status.PENDING else 0
+        tally["other_open"] += n if status in active and who == "other" else 0
+        tally["on_hold"] += n if status == Status.ON_HOLD else 0
+        tally["closed"] += n if status in done else 0
+    return {name: tally[name] for name in VIEWS}
 
 
 def _values(statuses: Sequence[Status] | frozenset[Status]) -> list[str]:

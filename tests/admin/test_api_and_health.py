@@ -107,3 +107,12 @@ def test_api_never_answers_500(app: App, client: TestClient) -> None:
         assert r.status_code < 500, (x, action, body, r.text)
 
     check()
+
+
+def test_a_nul_in_a_filter_is_no_server_error(app: App, client: TestClient) -> None:
+    """PostgreSQL refuses NUL in a query parameter: filters drop control characters first."""
+    number = _ticket(app)
+    auth = {"Authorization": f"Bearer {add_token(app, add_agent(app, 'bot@staff.example'))}"}
+    r = client.get("/api/tickets", params={"q": "API\x00 case"}, headers=auth)
+    assert r.status_code == 200 and [t["id"] for t in r.json()] == [number]
+    assert client.get("/api/tickets", params={"type": "x\x00"}, headers=auth).status_code == 422

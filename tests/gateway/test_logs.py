@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 
 def _postdesk(env: dict[str, str], *args: str, stdin: bytes = b"") -> subprocess.CompletedProcess:
     return subprocess.run(
@@ -36,3 +38,19 @@ def test_ingest_logs_json_lines_with_message_id_and_ticket(tmp_path: Path) -> No
     processed = [e for e in about if "processed" in e["event"]]
     assert processed and processed[0]["ticket"] == 1 and processed[0]["inbox"] == 1
     assert all({"timestamp", "level", "logger"} <= e.keys() for e in lines)
+
+
+def test_console_logs_show_plain_tracebacks(capsys: pytest.CaptureFixture[str]) -> None:
+    """Not rich's pretty tracebacks: they cost seconds per exception on the SMTP event loop."""
+    import logging
+
+    from postdesk.gateway.logs import configure_logging
+
+    configure_logging(json=False)
+    try:
+        raise ValueError("database unreachable")
+    except ValueError:
+        logging.getLogger("postdesk.test").exception("could not store")
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and "ValueError: database unreachable" in err
+    assert "╭" not in err  # rich's panel border

@@ -49,6 +49,7 @@ def gateway_env(database_url: str, data_dir: Path, relay_port: int, **extra: str
             # A killed process's claimed acks are taken over by its successor after this.
             "POSTDESK_OUTBOX_LEASE_SECONDS": "2",
             "POSTDESK_OUTBOX_BACKOFF_SECONDS": "0.5",
+            "POSTDESK_WEB_ENABLED": "false",  # no admin: port 8080 may be anyone's
         }
         | extra
     )

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from postdesk.store.db import Database
+from tests.reliability.checks import stored_summary
 from tests.reliability.supervisor import (
     SUPPORT,
     GatewayProcess,
@@ -24,7 +25,6 @@ from tests.reliability.supervisor import (
     gateway_env,
 )
 from tests.reliability.tcp_proxy import TcpProxy
-from tests.reliability.test_crash_smtp import stored_summary
 from tests.support.databases import PostgresServer
 from tests.support.mail import client_mail
 from tests.support.relay import CapturingRelay
@@ -106,8 +106,11 @@ async def test_database_outage_answers_451_and_loses_nothing(
         # The senders retry what got 451, and new mail arrives as well.
         await asyncio.to_thread(deliver_all, gateway.port, jobs[BEFORE:], tally, width=4)
         await drained(db, timeout=60)
+        # Acks relayed just before the cut cannot be recorded until the database is back; the
+        # worker retries the record for half its lease, and on a loaded machine the outage can
+        # outlast that, so such an ack goes out again (at least once, never lost).
         summary = stored_summary(
-            db, relay, {f"outage-{i}@client.example" for i in range(len(jobs))}, max_extra=0
+            db, relay, {f"outage-{i}@client.example" for i in range(len(jobs))}, max_extra=2
         )
     finally:
         await asyncio.to_thread(gateway.stop)

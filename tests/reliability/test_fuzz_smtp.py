@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import socket
 import threading
 import time
@@ -32,8 +31,9 @@ from postdesk.gateway.serve import Gateway
 from postdesk.gateway.settings import Settings
 from postdesk.store.migrate import upgrade
 from postdesk.store.models import InboxArrival, InboxItem
+from tests.reliability.checks import full_size
 
-EXAMPLES = 1000 if os.environ.get("POSTDESK_RELIABILITY_FULL") == "1" else 150
+EXAMPLES = 1000 if full_size() else 150
 
 
 @dataclass

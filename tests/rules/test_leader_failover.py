@@ -64,6 +64,7 @@ def test_the_survivor_takes_over_the_time_rules(postgres_server, tmp_path: Path)
         "POSTDESK_SECRET_KEY": "failover-secret-key-0123456789",
         "POSTDESK_SUPPORT_ADDRESSES": "support@example.com",
         "POSTDESK_RULES_TICK_SECONDS": "0.5",
+        "POSTDESK_WEB_PORT": "0",  # each process's admin on a free port
     }
     first, first_log = _start("first", env, tmp_path)
     second = None

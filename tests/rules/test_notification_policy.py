@@ -28,6 +28,7 @@ from postdesk.store.models import (
 from tests.support import with_settings
 from tests.support.mail import client_mail, smtp_send
 from tests.support.relay import CapturingRelay
+from tests.support.settle import drained
 
 RULES = """
 settings:
@@ -46,6 +47,10 @@ rules:
       - {field: message.from, equals: client}
       - {field: message.text, contains: "formal complaint"}
     then: [{escalate: {type: service complaint}}]
+  - name: reply-all
+    events: [ticket.created]
+    when: [{field: ticket.subject, regex: "(?i)reply all"}]
+    then: [{reply: {template: ack, to: participants}}]
   - name: answered
     events: [status.changed]
     when: [{field: event.old, equals: pending}, {field: event.new, equals: open}]
@@ -300,3 +305,38 @@ async def test_a_client_answer_to_pending_raises_status_changed(desk: Desk) -> N
     assert await desk.mail(1) == {"notify:client_reply": {"carla@example.com"}}
     ticket = desk.ticket()
     assert ticket.status == "open" and "answered" in ticket.tags
+
+
+async def test_a_forged_agent_from_meets_the_client_rules(desk: Desk) -> None:
+    """Sam's address without verification is an outside sender: the client policy applies."""
+    raw = client_mail("Sam <sam@example.com>", "support@example.com", "Wire money", "Urgent")
+    await asyncio.to_thread(
+        smtp_send, desk.gateway.smtp_port, raw, "sam@example.com", ["support@example.com"]
+    )
+    await drained(desk.app.db, 30)
+    ticket = desk.ticket()
+    with desk.app.db.sessions() as s:
+        why = set(
+            s.scalars(
+                select(AuditEntry.detail).where(
+                    AuditEntry.ticket_id == ticket.id, AuditEntry.action == "rule"
+                )
+            )
+        )
+        warned = s.scalar(select(AuditEntry).where(AuditEntry.action == "sender_unverified"))
+    assert "notify-new-ticket on ticket.created: message.from = 'client'" in why
+    assert warned is not None
+
+
+async def test_a_reply_to_participants_copies_the_clients_cc_never_staff(desk: Desk) -> None:
+    await desk.client_writes(
+        "Reply all please", "Keep Bea in the loop", cc="Bea <bea@client.example>, sam@example.com"
+    )
+    await drained(desk.app.db, 30)
+    acks = [c for c in desk.relay.messages if c.message["Subject"].startswith("[")]
+    ccs = [c.message["Cc"] for c in acks if c.message["Cc"]]
+    assert len(ccs) == 1 and "bea@client.example" in ccs[0] and "sam@" not in ccs[0]
+    (copied,) = [c for c in acks if c.message["Cc"]]
+    assert "bea@client.example" in copied.rcpt_tos
+    # Ana already had the acknowledgement: the per-recipient cap holds back her second one
+    assert sum("ana@client.example" in c.rcpt_tos for c in acks) == 1

@@ -176,3 +176,37 @@ def test_a_first_response_stops_the_first_response_clock(env: tuple[Database, Se
         urgent.first_response_at = T0 + timedelta(minutes=20)
     r = run_time_rules(db, settings, T0 + timedelta(hours=2))
     assert r.breaches == []
+
+
+def test_a_tick_locks_only_the_tickets_a_time_rule_would_fire_on(
+    env: tuple[Database, Settings],
+) -> None:
+    from postdesk.rules.timed import _due, _env
+
+    db, settings = env
+    with db.sessions() as s:
+        ids = {t.subject: t.id for t in s.scalars(select(Ticket))}
+    tick = _env(settings, db)
+    timed = [r for r in tick.rules if "time.passed" in r.events]
+    assert _due(db, timed, tick, T0 + timedelta(minutes=30)) == []  # not idle long enough
+    assert _due(db, timed, tick, T0 + timedelta(hours=3)) == [ids["urgent"]]
+    run_time_rules(db, settings, T0 + timedelta(hours=3))
+    assert _due(db, timed, tick, T0 + timedelta(hours=4)) == []  # fired once in this status
+
+
+def test_a_business_hours_sla_waits_through_the_night(env: tuple[Database, Settings]) -> None:
+    db, settings = env
+    assert settings.rules_file is not None
+    settings.rules_file.write_text(
+        "settings:\n"
+        "  business_hours: {timezone: UTC, start: '09:00', end: '17:00'}\n"
+        "  timers:\n"
+        "    sla:\n"
+        "      P1: {first_response_hours: 10, clock: business}\n"
+    )
+    with db.sessions() as s:
+        urgent = s.scalars(select(Ticket.id).where(Ticket.subject == "urgent")).one()
+    # Opened Monday 09:00 UTC: 10 wall hours are up at 19:00, 10 working hours on Tuesday 11:00
+    assert _run_twice(db, settings, T0 + timedelta(hours=23)).breaches == []
+    r = _run_twice(db, settings, T0 + timedelta(hours=26))
+    assert r.breaches == [f"{urgent}:first_response"]

@@ -73,7 +73,7 @@ def _collect(part: Message, plain: list[str], html: list[str], depth: int) -> No
         data = part.get_payload(decode=True)
     except Exception:
         data = None
-    text = decode_bytes(data if isinstance(data, bytes) else b"", part.get_param("charset"))
+    text = decode_bytes(data if isinstance(data, bytes) else b"", part.get_content_charset())
     (plain if ctype == "text/plain" else html).append(text.replace("\r\n", "\n"))
 
 

@@ -1,0 +1,89 @@
+"""Contacts and participants are looked up once per transaction, never handed out stale."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import event, func, select
+
+from postdesk.store.db import Database
+from postdesk.store.models import Contact, Participant, Ticket
+from postdesk.store.tickets import add_participants, contact_for
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    database = Database(database_url)
+    yield database
+    database.dispose()
+
+
+def _count_selects(db: Database) -> list[str]:
+    seen: list[str] = []
+
+    @event.listens_for(db.engine, "before_cursor_execute")
+    def _statement(_c, _cur, statement: str, *_rest: object) -> None:  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith("SELECT"):
+            seen.append(statement)
+
+    return seen
+
+
+def test_contact_asked_once_per_transaction(db: Database) -> None:
+    selects = _count_selects(db)
+    with db.transaction() as s:
+        first = contact_for(s, "Ann@Example.org", "Ann")
+        before = len(selects)
+        again = contact_for(s, "ann@example.org", "")
+        assert again is first and len(selects) == before
+    with db.transaction() as s:  # a new transaction asks the store again
+        before = len(selects)
+        assert contact_for(s, "ann@example.org").id == first.id
+        assert len(selects) > before
+
+
+def test_contact_created_in_an_undone_savepoint_is_not_reused(db: Database) -> None:
+    with db.transaction() as s:
+        nested = s.begin_nested()
+        ghost = contact_for(s, "ghost@example.org", "Ghost")
+        nested.rollback()
+        contact = contact_for(s, "ghost@example.org", "Ghost")
+        assert contact is not ghost
+    with db.sessions() as s:
+        rows = s.scalars(select(Contact).where(Contact.email == "ghost@example.org")).all()
+    assert [c.id for c in rows] == [contact.id]
+
+
+def test_participants_added_once_across_calls(db: Database) -> None:
+    with db.transaction() as s:
+        ticket = Ticket(subject="t", support_address="support@example.com", origin="email")
+        s.add(ticket)
+        s.flush()
+        add_participants(s, ticket.id, ["a@example.org"], role="requester")
+        add_participants(s, ticket.id, ["A@example.org", "b@example.org"])
+        add_participants(s, ticket.id, ["b@example.org"])
+        ticket_id = ticket.id
+    with db.sessions() as s:
+        emails = s.scalars(
+            select(Participant.email)
+            .where(Participant.ticket_id == ticket_id)
+            .order_by(Participant.id)
+        ).all()
+        total = s.scalar(select(func.count()).select_from(Participant))
+    assert emails == ["a@example.org", "b@example.org"] and total == 2
+
+
+def test_participants_undone_by_a_savepoint_are_added_again(db: Database) -> None:
+    with db.transaction() as s:
+        ticket = Ticket(subject="t", support_address="support@example.com", origin="email")
+        s.add(ticket)
+        s.flush()
+        nested = s.begin_nested()
+        add_participants(s, ticket.id, ["c@example.org"])
+        nested.rollback()
+        add_participants(s, ticket.id, ["c@example.org"])
+        ticket_id = ticket.id
+    with db.sessions() as s:
+        emails = s.scalars(select(Participant.email).where(Participant.ticket_id == ticket_id))
+        assert list(emails) == ["c@example.org"]

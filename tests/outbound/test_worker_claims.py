@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import Engine, event, select
+from sqlalchemy.exc import OperationalError
 
 from postdesk.gateway.app import App
 from postdesk.outbound.compose import OutgoingMail
@@ -106,3 +108,54 @@ def _mail(n: int) -> OutgoingMail:
         message_id=f"lease-{n}@example.com",
         automatic=False,
     )
+
+
+class OutboxCommitsLost:
+    """Fault injection on the real database: the next ``times`` commits that update the outbox
+    (claim, renewal) land, but the worker gets an error instead of the answer, as when the
+    link drops during COMMIT."""
+
+    def __init__(self, engine: Engine, times: int) -> None:
+        self.engine, self.times, self.renewing, self.fired = engine, times, False, 0
+        event.listen(engine, "after_cursor_execute", self._seen)
+        event.listen(engine, "commit", self._commit)
+
+    def _seen(self, conn, cursor, statement: str, *args) -> None:  # type: ignore[no-untyped-def]
+        self.renewing = statement.lstrip().upper().startswith("UPDATE OUTBOX")
+
+    def _commit(self, conn) -> None:  # type: ignore[no-untyped-def]
+        if self.renewing and self.fired < self.times:
+            self.fired += 1
+            conn.connection.dbapi_connection.commit()
+            raise OperationalError("COMMIT", {}, Exception("server closed the connection"))
+
+    def remove(self) -> None:
+        event.remove(self.engine, "after_cursor_execute", self._seen)
+        event.remove(self.engine, "commit", self._commit)
+
+
+async def test_rows_claimed_before_a_database_error_go_out_on_the_next_pass(app: App) -> None:
+    """A claim, then a renewal, whose commit landed unseen must not strand the batch until
+    its lease ends: the pass after sends every row, each once."""
+    relay = await CapturingRelay().start()
+    try:
+        with app.db.transaction() as session:
+            for n in range(3):
+                enqueue(session, _mail(n), app.clock())
+        transport = RelayTransport(RelayConfig.from_url(f"smtp://127.0.0.1:{relay.port}"))
+        worker = OutboxWorker(app.db, transport, clock=app.clock, lease_seconds=300)
+        fault = OutboxCommitsLost(app.db.engine, times=2)
+        try:
+            for _ in range(2):
+                with pytest.raises(OperationalError):
+                    await worker.run_once()
+        finally:
+            fault.remove()
+        assert fault.fired == 2 and relay.messages == []
+        assert await worker.run_once() == 3
+        assert len(relay.messages) == 3, "the batch waited for its lease or went out twice"
+        with app.db.sessions() as session:
+            states = list(session.scalars(select(OutboxItem.state)))
+        assert states == [OutboxState.SENT] * 3
+    finally:
+        await relay.stop()

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from postdesk.outbound.compose import OutgoingMail, build_message
 from postdesk.outbound.suppression import suppressed
 from postdesk.store.enums import OutboxState
 from postdesk.store.models import OutboxItem
+from postdesk.store.suppression_models import AutoReplySent
 from postdesk.store.tickets import audit
 
 
@@ -47,6 +48,14 @@ def enqueue(
     )
     session.add(item)
     session.flush()
+    if mail.automatic and recipients:  # what the auto-reply caps count
+        session.execute(
+            insert(AutoReplySent),
+            [
+                {"email": r, "sent_at": now, "outbox_id": item.id}
+                for r in dict.fromkeys(r.lower() for r in recipients)
+            ],
+        )
     if blocked and mail.ticket_id is not None:
         audit(
             session,

@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import String, cast, func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from postdesk.outbound.limits import AutoReplyLimits, auto_reply_refusal
-from postdesk.store.enums import OutboxState
-from postdesk.store.models import Message, OutboxItem
-from postdesk.store.suppression_models import Suppression
+from postdesk.store.models import Message
+from postdesk.store.suppression_models import AutoReplySent, Suppression
 
 
 def suppressed(session: Session, emails: Iterable[str], now: datetime) -> dict[str, str]:
@@ -43,28 +42,28 @@ def auto_reply_capped(
     session: Session, emails: Iterable[str], now: datetime, limits: AutoReplyLimits
 ) -> dict[str, str]:
     """The recipients that may not get another automatic message now, with the reason."""
+    wanted = {e.lower() for e in emails}
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(AutoReplySent.email, func.count(), func.max(AutoReplySent.sent_at))
+        .where(AutoReplySent.email.in_(wanted), AutoReplySent.sent_at >= now - timedelta(days=1))
+        .group_by(AutoReplySent.email)
+    )
     refused: dict[str, str] = {}
-    since = now - timedelta(days=1)
-    for email in {e.lower() for e in emails}:
-        times = _automatic_sent_to(session, email, since)
-        reason = auto_reply_refusal(max(times, default=None), len(times), now, limits)
+    for email, count, last in rows:
+        reason = auto_reply_refusal(last, count, now, limits)
         if reason is not None:
             refused[email] = reason
     return refused
 
 
-def _automatic_sent_to(session: Session, email: str, since: datetime) -> list[datetime]:
-    # Recipients are a JSON list; a LIKE over its text narrows the rows portably (SQLite and
-    # PostgreSQL print it alike), the exact membership test is done here.
-    rows = session.execute(
-        select(OutboxItem.created_at, OutboxItem.recipients).where(
-            OutboxItem.automatic.is_(True),
-            OutboxItem.state != OutboxState.SUPPRESSED,
-            OutboxItem.created_at >= since,
-            cast(OutboxItem.recipients, String).like(f'%"{_like_escape(email)}"%', escape="\\"),
-        )
+def prune_auto_replies(session: Session, now: datetime) -> int:
+    """Forget automatic mail older than two days (the caps look back one); rows deleted."""
+    result = session.execute(
+        delete(AutoReplySent).where(AutoReplySent.sent_at < now - timedelta(days=2))
     )
-    return [at for at, rcpts in rows if email in (r.lower() for r in rcpts)]
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def inbound_count_since(session: Session, sender: str, since: datetime) -> int:
@@ -81,7 +80,3 @@ def inbound_count_since(session: Session, sender: str, since: datetime) -> int:
         )
         or 0
     )
-
-
-def _like_escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

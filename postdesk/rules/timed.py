@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from postdesk.outbound.agent_notify import Notice, notify_agents
 from postdesk.outbound.limits import AutoReplyLimits
 from postdesk.outbound.render import Renderer
+from postdesk.outbound.suppression import prune_auto_replies
 from postdesk.outbound.ticket_mail import MailIdentity, send_ticket_mail
 from postdesk.rules import recipients
 from postdesk.rules.business_time import business_elapsed
@@ -137,6 +138,8 @@ def run_time_rules(db: Database, settings: Settings, now: datetime) -> TimedRepo
     if timed:
         for tid in _due(db, timed, env, now):
             _each(db, tid, lambda s, t: _time_passed(s, t, timed, env, now, report))
+    with db.transaction() as session:
+        prune_auto_replies(session, now)
     return report
 
 

@@ -20,8 +20,10 @@ run: $(STAMP)
 	$(BIN)/postdesk serve
 
 # The whole suite. PostgreSQL tests run when POSTDESK_TEST_PG_URL (or 127.0.0.1:5432/test) answers.
+# One pytest worker per core (pytest-xdist); PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= auto
 test: $(STAMP)
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check postdesk tests benchmarks

@@ -24,10 +24,8 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from benchmarks.corpus import generate
-from postdesk.gateway.app import App
-from postdesk.gateway.settings import Settings
+from benchmarks.ingest import bench_app
 from postdesk.inbound.message import Envelope
-from postdesk.store import migrate
 
 
 class Counts:
@@ -58,18 +56,14 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=300)
     parser.add_argument("--database-url", default=None, help="default: SQLite in a temp dir")
     parser.add_argument("--top", type=int, default=40)
+    parser.add_argument(
+        "--match", default="", help="only functions whose path matches, e.g. postdesk/"
+    )
     args = parser.parse_args()
     corpus = generate(args.messages)
     envelope = Envelope("client@bench.example", ("support@bench.example",))
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(
-            data_dir=Path(tmp) / "var",
-            database_url=args.database_url,
-            support_addresses=["support@bench.example"],
-            secret_key="bench-key",
-        )
-        app = App(settings)
-        migrate.upgrade(app.db)
+        app = bench_app(Path(tmp), args.database_url)
         for raw in generate(20, seed=99):  # warm-up: templates, KB index, connections
             app.accept(raw, envelope)
         counts = instrument(app)
@@ -88,7 +82,7 @@ def main() -> None:
         f"{counts.commits / n:.1f} commits"
     )
     out = io.StringIO()
-    pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(args.top)
+    pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(args.match, args.top)
     print(out.getvalue())
 
 

@@ -66,8 +66,8 @@ def app(settings: Settings) -> Iterator[App]:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """In CI, a run in which no PostgreSQL test passed is a failed run."""
-    if not pg_required():
-        return
+    if not pg_required() or hasattr(session.config, "workerinput"):
+        return  # an xdist worker: the controller sees every worker's reports
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     passed = reporter.stats.get("passed", []) if reporter else []
     if session.testscollected and not any("postgres" in r.keywords for r in passed):

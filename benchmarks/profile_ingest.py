@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from benchmarks.corpus import generate
 from benchmarks.ingest import bench_app
+from postdesk.gateway.app import App
 from postdesk.inbound.message import Envelope
 
 

@@ -7,6 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from postdesk.gateway.cli_context import Context, pass_ctx
+from postdesk.outbound.outbox import record_automatic
 from postdesk.store.documents import document_rows
 from postdesk.store.enums import InboxState, OutboxState
 from postdesk.store.estimates import estimate_of
@@ -219,6 +220,8 @@ def outbox_retry(c: Context, outbox_ids: tuple[int, ...]) -> None:
     """Put failed rows back in the queue; the running gateway sends them."""
     with c.app.db.transaction() as session:
         for row in session.scalars(select(OutboxItem).where(OutboxItem.id.in_(outbox_ids))):
+            if row.automatic and row.state == OutboxState.SUPPRESSED:  # never counted: now it is
+                record_automatic(session, row.id, row.recipients, c.app.clock())
             row.state, row.attempts, row.next_attempt_at = OutboxState.PENDING, 0, c.app.clock()
             click.echo(f"{row.id}: queued again")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy import insert, select
@@ -48,14 +48,8 @@ def enqueue(
     )
     session.add(item)
     session.flush()
-    if mail.automatic and recipients:  # what the auto-reply caps count
-        session.execute(
-            insert(AutoReplySent),
-            [
-                {"email": r, "sent_at": now, "outbox_id": item.id}
-                for r in dict.fromkeys(r.lower() for r in recipients)
-            ],
-        )
+    if mail.automatic and recipients:
+        record_automatic(session, item.id, recipients, now)
     if blocked and mail.ticket_id is not None:
         audit(
             session,
@@ -66,6 +60,19 @@ def enqueue(
             at=now,
         )
     return item
+
+
+def record_automatic(
+    session: Session, outbox_id: int, recipients: Sequence[str], now: datetime
+) -> None:
+    """Note automatic mail about to go to ``recipients``: what the auto-reply caps count."""
+    session.execute(
+        insert(AutoReplySent),
+        [
+            {"email": r, "sent_at": now, "outbox_id": outbox_id}
+            for r in dict.fromkeys(r.lower() for r in recipients)
+        ],
+    )
 
 
 def pending_count(session: Session) -> int:

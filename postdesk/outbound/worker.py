@@ -50,6 +50,10 @@ class Claimed:
     # Renewals whose commit failed may have landed or not: those values are ours as well.
     unsure: list[datetime] = field(default_factory=list)
 
+    def leases(self) -> list[datetime]:
+        """Every ``claimed_until`` the row may hold while it is still ours."""
+        return [lease for lease in (self.lease, *self.unsure) if lease is not None]
+
 
 class OutboxWorker:
     def __init__(
@@ -94,18 +98,27 @@ class OutboxWorker:
             )
             for waiter in waiters:
                 waiter.cancel()
+        if self._held:  # the last pass failed: let another process have them now
+            held, self._held = self._held, []
+            try:
+                await asyncio.to_thread(self._release, held)
+            except Exception:
+                log.warning("could not release %d held outbox rows; their lease will", len(held))
 
     async def run_once(self, stop: asyncio.Event | None = None) -> int:
         """Send what is due now; return how many rows were attempted.
 
         When ``stop`` is set midway (SIGTERM), the rows not yet tried are released at once,
         so another process sends them now instead of after the lease runs out."""
-        claimed, self._held = self._held, []
+        now = self.clock()
+        # Held rows whose every possible lease has run out are anyone's again: _claim's.
+        claimed = [c for c in self._held if max(c.leases(), default=now) > now]
+        self._held = []
         if not claimed:
             claimed = await asyncio.to_thread(self._claim)
         for done, item in enumerate(claimed):
             if stop is not None and stop.is_set():
-                await asyncio.to_thread(self._release, [c.id for c in claimed[done:]])
+                await asyncio.to_thread(self._release, claimed[done:])
                 return done
             try:
                 renewed = await asyncio.to_thread(self._renew, item)
@@ -124,7 +137,7 @@ class OutboxWorker:
         """Extend our lease on ``item`` just before sending it; False when the lease ran out
         meanwhile and another process claimed the row (it sends it: we must not as well)."""
         renewed = self.clock() + self.lease
-        ours = [lease for lease in (item.lease, *item.unsure) if lease is not None]
+        ran = False
         try:
             with self.db.transaction() as session:
                 result = session.execute(
@@ -132,12 +145,14 @@ class OutboxWorker:
                     .where(
                         OutboxItem.id == item.id,
                         OutboxItem.state == OutboxState.PENDING,
-                        OutboxItem.claimed_until.in_(ours),
+                        OutboxItem.claimed_until.in_(item.leases()),
                     )
                     .values(claimed_until=renewed)
                 )
+                ran = True
         except Exception:
-            item.unsure.append(renewed)
+            if ran:  # the UPDATE ran and the COMMIT failed: it may have landed
+                item.unsure.append(renewed)
             raise
         item.unsure.clear()
         if result.rowcount != 1:  # type: ignore[attr-defined]
@@ -146,12 +161,20 @@ class OutboxWorker:
         item.lease = renewed
         return True
 
-    def _release(self, ids: list[int]) -> None:
+    def _release(self, items: list[Claimed]) -> None:
+        """Give up our claims at once; a row whose lease another process holds is left alone."""
         with self.db.transaction() as session:
-            for row in session.scalars(select(OutboxItem).where(OutboxItem.id.in_(ids))):
-                if row.state == OutboxState.PENDING:
-                    row.claimed_until = None
-        log.info("released %d claimed outbox rows on shutdown", len(ids))
+            for item in items:
+                session.execute(
+                    update(OutboxItem)
+                    .where(
+                        OutboxItem.id == item.id,
+                        OutboxItem.state == OutboxState.PENDING,
+                        OutboxItem.claimed_until.in_(item.leases()),
+                    )
+                    .values(claimed_until=None)
+                )
+        log.info("released %d claimed outbox rows on shutdown", len(items))
 
     def _claim(self) -> list[Claimed]:
         now = self.clock()

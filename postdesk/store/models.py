@@ -120,12 +120,12 @@ class Ticket(Base):
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     type: Mapped[str] = mapped_column(String(20), default="support")
-    status: Mapped[str] = mapped_column(String(20), default="new", index=True)
+    status: Mapped[str] = mapped_column(String(20), default="new")
     priority: Mapped[str] = mapped_column(String(2), default="P3")
     subject: Mapped[str] = mapped_column(String(998), default="")
     requester_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"), index=True)
     org_id: Mapped[int | None] = mapped_column(ForeignKey("client_orgs.id"), index=True)
-    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"), index=True)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
     support_address: Mapped[str] = mapped_column(String(320), default="")
     origin: Mapped[str] = mapped_column(String(20), default="email")  # email | web | api | agent
     linked_ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
@@ -138,7 +138,7 @@ class Ticket(Base):
     status_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
     first_response_at: Mapped[datetime | None] = mapped_column()  # the first public staff reply
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column()
     closed_at: Mapped[datetime | None] = mapped_column()
 
@@ -264,11 +264,7 @@ class OutboxItem(Base):
     """
 
     __tablename__ = "outbox"
-    __table_args__ = (
-        Index("ix_outbox_due", "state", "next_attempt_at"),
-        # The cap on automatic mail looks at the last day's automatic rows on every send.
-        Index("ix_outbox_recent_automatic", "automatic", "created_at"),
-    )
+    __table_args__ = (Index("ix_outbox_due", "state", "next_attempt_at"),)
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
     kind: Mapped[str] = mapped_column(String(30))  # ack | reply | notification | ...

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from postdesk.clock import utcnow
@@ -35,4 +35,5 @@ class AutoReplySent(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     email: Mapped[str] = mapped_column(String(320))  # lower case
     sent_at: Mapped[datetime] = mapped_column(index=True)  # queued; pruned after two days
-    outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id", ondelete="CASCADE"))
+    # No foreign key: rebuilding the outbox table (SQLite migrations) must not empty this one.
+    outbox_id: Mapped[int] = mapped_column(BigId)

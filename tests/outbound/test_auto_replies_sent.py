@@ -8,17 +8,20 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import delete, select, text
 
 from postdesk.gateway.app import App
+from postdesk.gateway.settings import Settings
 from postdesk.outbound.compose import OutgoingMail
 from postdesk.outbound.limits import AutoReplyLimits
 from postdesk.outbound.outbox import enqueue
 from postdesk.outbound.suppression import auto_reply_capped, prune_auto_replies, suppress
 from postdesk.store.db import Database
+from postdesk.store.enums import OutboxState
 from postdesk.store.migrate import upgrade
 from postdesk.store.models import OutboxItem
-from postdesk.store.suppression_models import AutoReplySent
+from postdesk.store.suppression_models import AutoReplySent, Suppression
+from tests.gateway.test_cli_suppressions import run
 from tests.support.databases import PG_ADMIN_URL
 
 LIMITS = AutoReplyLimits(timedelta(minutes=10), 3)
@@ -128,3 +131,21 @@ def test_the_migration_copies_the_last_days_of_automatic_mail(empty_database: Da
             ("ana@client.example", now - timedelta(hours=30)),
         ]
     )
+
+
+def test_an_automatic_mail_retried_after_suppression_counts(settings: Settings, app: App) -> None:
+    """``outbox retry`` on an ack held back by a suppression sends it: the caps see it."""
+    now = app.clock()
+    with app.db.transaction() as s:
+        suppress(s, "ana@client.example", "5.1.1", now + timedelta(days=7), now)
+        held = enqueue(s, _mail(1, ("Ana@Client.example",)), now).id
+    with app.db.transaction() as s:
+        s.execute(delete(Suppression))
+    with app.db.sessions() as s:
+        assert auto_reply_capped(s, ["ana@client.example"], now, LIMITS) == {}
+    result = run(settings, "outbox", "retry", str(held))
+    assert result.exit_code == 0, result.output
+    with app.db.sessions() as s:
+        assert s.get(OutboxItem, held).state == OutboxState.PENDING  # type: ignore[union-attr]
+        assert list(s.scalars(select(AutoReplySent.email))) == ["ana@client.example"]
+        assert "ana@client.example" in auto_reply_capped(s, ["ana@client.example"], now, LIMITS)

@@ -159,3 +159,26 @@ async def test_rows_claimed_before_a_database_error_go_out_on_the_next_pass(app:
         assert states == [OutboxState.SENT] * 3
     finally:
         await relay.stop()
+
+
+async def test_releasing_leaves_rows_another_process_took_over(app: App) -> None:
+    """A worker that stops after its lease ran out must not clear the new owner's lease:
+    a third worker would then send the rows a second time."""
+    clock = Clock(app.clock())
+    with app.db.transaction() as session:
+        for n in range(2):
+            enqueue(session, _mail(n), clock.now)
+    transport = RelayTransport(RelayConfig.from_url("smtp://127.0.0.1:9"))  # never reached
+    one = OutboxWorker(app.db, transport, clock=clock, lease_seconds=60)
+    two = OutboxWorker(app.db, transport, clock=clock, lease_seconds=60)
+    stale = await asyncio.to_thread(one._claim)
+    clock.now += timedelta(seconds=61)
+    taken = await asyncio.to_thread(two._claim)
+    assert [c.id for c in taken] == [c.id for c in stale]
+    await asyncio.to_thread(one._release, stale)
+    with app.db.sessions() as session:
+        leases = list(session.scalars(select(OutboxItem.claimed_until).order_by(OutboxItem.id)))
+    assert leases == [taken[0].lease, taken[1].lease], "the new owner's claim was released"
+    await asyncio.to_thread(two._release, taken)
+    with app.db.sessions() as session:
+        assert list(session.scalars(select(OutboxItem.claimed_until))) == [None, None]

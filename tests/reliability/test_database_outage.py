@@ -105,7 +105,8 @@ async def test_database_outage_answers_451_and_loses_nothing(
         await proxy.restore()
         # The senders retry what got 451, and new mail arrives as well.
         await asyncio.to_thread(deliver_all, gateway.port, jobs[BEFORE:], tally, width=4)
-        # Longer than the lease: rows whose claim committed unseen as the link dropped wait for it.
+        # Longer than the lease: an ack relayed as the link dropped whose record still fails
+        # after half the lease is sent again only when that lease ends.
         await drained(db, timeout=90)
         # Acks relayed just before the cut cannot be recorded until the database is back; the
         # worker retries the record for half its lease, and on a loaded machine the outage can

@@ -1,7 +1,8 @@
 """auto_replies_sent: the recipients of automatic mail, indexed for the auto-reply caps
 
 The caps used to scan the day's automatic outbox rows with a LIKE over their recipient
-lists, a cost that grew with all the automatic mail of the day. The last two days of
+lists (through ix_outbox_recent_automatic, dropped here), a cost that grew with all the
+automatic mail of the day. The last two days of
 automatic mail are copied in, so the caps hold across the upgrade.
 
 Revision ID: 0014
@@ -32,17 +33,12 @@ def upgrade() -> None:
         sa.Column("email", sa.String(320), nullable=False),
         sa.Column("sent_at", TZ, nullable=False),
         sa.Column("outbox_id", BigId, nullable=False),
-        sa.ForeignKeyConstraint(
-            ["outbox_id"],
-            ["outbox.id"],
-            name="fk_auto_replies_sent_outbox_id_outbox",
-            ondelete="CASCADE",
-        ),
         sa.PrimaryKeyConstraint("id", name="pk_auto_replies_sent"),
     )
     op.create_index("ix_auto_replies_sent_email_at", "auto_replies_sent", ["email", "sent_at"])
     op.create_index("ix_auto_replies_sent_sent_at", "auto_replies_sent", ["sent_at"])
     _copy_recent(op.get_bind(), table)
+    op.drop_index("ix_outbox_recent_automatic", table_name="outbox")  # nothing reads it now
 
 
 def _copy_recent(bind: sa.Connection, table: sa.Table) -> None:
@@ -75,6 +71,7 @@ def _copy_recent(bind: sa.Connection, table: sa.Table) -> None:
 
 
 def downgrade() -> None:
+    op.create_index("ix_outbox_recent_automatic", "outbox", ["automatic", "created_at"])
     op.drop_index("ix_auto_replies_sent_sent_at", table_name="auto_replies_sent")
     op.drop_index("ix_auto_replies_sent_email_at", table_name="auto_replies_sent")
     op.drop_table("auto_replies_sent")

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import exists, or_, select, update
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import ColumnElement
 from structlog.contextvars import bound_contextvars
 
 from postdesk.clock import Clock, utcnow
@@ -141,13 +142,7 @@ class OutboxWorker:
         try:
             with self.db.transaction() as session:
                 result = session.execute(
-                    update(OutboxItem)
-                    .where(
-                        OutboxItem.id == item.id,
-                        OutboxItem.state == OutboxState.PENDING,
-                        OutboxItem.claimed_until.in_(item.leases()),
-                    )
-                    .values(claimed_until=renewed)
+                    update(OutboxItem).where(*_still_ours(item)).values(claimed_until=renewed)
                 )
                 ran = True
         except Exception:
@@ -166,13 +161,7 @@ class OutboxWorker:
         with self.db.transaction() as session:
             for item in items:
                 session.execute(
-                    update(OutboxItem)
-                    .where(
-                        OutboxItem.id == item.id,
-                        OutboxItem.state == OutboxState.PENDING,
-                        OutboxItem.claimed_until.in_(item.leases()),
-                    )
-                    .values(claimed_until=None)
+                    update(OutboxItem).where(*_still_ours(item)).values(claimed_until=None)
                 )
         log.info("released %d claimed outbox rows on shutdown", len(items))
 
@@ -289,6 +278,15 @@ class OutboxWorker:
                     )
             else:
                 row.next_attempt_at = next_attempt(now, row.attempts, self.backoff_seconds)
+
+
+def _still_ours(item: Claimed) -> tuple[ColumnElement[bool], ...]:
+    """The row is pending and holds a lease we wrote (else another process has it)."""
+    return (
+        OutboxItem.id == item.id,
+        OutboxItem.state == OutboxState.PENDING,
+        OutboxItem.claimed_until.in_(item.leases()),
+    )
 
 
 def _staff_mail(item):  # type: ignore[no-untyped-def]

@@ -21,9 +21,9 @@ from postdesk.outbound.public_reply import (
 from postdesk.rules.engine import event_for
 from postdesk.rules.fire import fire
 from postdesk.store import changes
+from postdesk.store.audit_log import audit
 from postdesk.store.changes import Change
 from postdesk.store.models import Agent, Message, Ticket
-from postdesk.store.tickets import audit
 from postdesk.store.workflow import WorkflowError
 from postdesk.threading.tokens import make_message_id
 

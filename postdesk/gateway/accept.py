@@ -10,11 +10,15 @@ an operator: a sender's MTA would otherwise bounce mail that we hold.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from postdesk.contracts import TemporaryFailure
 from postdesk.gateway.pipeline import Pipeline, ProcessResult, Stored
-from postdesk.gateway.receive import ReceiveResult
+from postdesk.gateway.receive import ReceiveResult, receive
+from postdesk.inbound.message import Envelope
+
+log = logging.getLogger(__name__)
 
 
 class ProcessingDeferred(TemporaryFailure):
@@ -25,6 +29,30 @@ class ProcessingDeferred(TemporaryFailure):
 class Accepted:
     received: ReceiveResult
     processed: ProcessResult | None  # None when there was nothing to do (a duplicate)
+
+
+def accept_message(
+    pipeline: Pipeline, raw: bytes, envelope: Envelope, *, defer_attempts: int
+) -> Accepted:
+    """Store ``raw`` and process it now. A new message that processes cleanly costs one
+    transaction; anything else (a failure, a redelivery) takes the two-step path below, which
+    commits the message first and records a failure against its row."""
+    try:
+        received, processed = pipeline.receive_and_process(raw, envelope)
+    except Exception as exc:
+        log.info("storing first, then processing again, after: %s", exc)
+    else:
+        if processed is not None:
+            return Accepted(received, processed)
+        # A duplicate, or a redelivery whose first arrival may still need processing.
+        return process_received(pipeline, received, defer_attempts=defer_attempts)
+    received = receive(pipeline.db, pipeline.blobs, raw, envelope)
+    return process_received(
+        pipeline,
+        received,
+        defer_attempts=defer_attempts,
+        stored=Stored(raw, envelope.mail_from[:320]),
+    )
 
 
 def process_received(

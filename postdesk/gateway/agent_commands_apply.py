@@ -25,10 +25,10 @@ from postdesk.inbound.message import InboundMessage
 from postdesk.outbound.render import Renderer
 from postdesk.outbound.ticket_mail import MailIdentity, send_ticket_mail
 from postdesk.rules.escalation import DEFAULT_HIERARCHY, Level, escalate
+from postdesk.store.audit_log import audit
 from postdesk.store.changes import Change, assign, set_priority, set_status, set_type
 from postdesk.store.estimates import record_actual
 from postdesk.store.models import Agent, Ticket
-from postdesk.store.tickets import audit
 
 
 @dataclass(frozen=True, slots=True)

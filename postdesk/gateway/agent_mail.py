@@ -35,9 +35,10 @@ from postdesk.outbound.agent_notify import Notice, notify_agents
 from postdesk.outbound.public_reply import quotes_internal
 from postdesk.rules.engine import event_for
 from postdesk.rules.fire import fire
+from postdesk.store.audit_log import audit
 from postdesk.store.enums import TicketType
 from postdesk.store.models import Agent, InboxItem, Message, Ticket
-from postdesk.store.tickets import agent_by_email, audit
+from postdesk.store.tickets import agent_by_email
 from postdesk.store.workflow import WorkflowError
 from postdesk.threading.decide import ThreadDecision
 

@@ -29,6 +29,7 @@ from postdesk.outbound.render import Renderer
 from postdesk.outbound.ticket_mail import MailIdentity
 from postdesk.rules.engine import Rule
 from postdesk.rules.escalation import DEFAULT_HIERARCHY, Level
+from postdesk.store.audit_log import audit
 from postdesk.store.models import (
     Agent,
     Attachment,
@@ -37,7 +38,7 @@ from postdesk.store.models import (
     OutboxItem,
     Ticket,
 )
-from postdesk.store.tickets import add_participants, audit
+from postdesk.store.tickets import add_participants
 from postdesk.threading.decide import ThreadDecision
 
 MAX_ATTACHED_BYTES = 20 * 1024 * 1024  # above this the reply lists the files instead

@@ -6,8 +6,8 @@ import asyncio
 
 from postdesk.clock import Clock, utcnow
 from postdesk.contracts import Transport
-from postdesk.gateway.accept import Accepted, process_received
-from postdesk.gateway.pipeline import Pipeline, Stored
+from postdesk.gateway.accept import Accepted, accept_message
+from postdesk.gateway.pipeline import Pipeline
 from postdesk.gateway.receive import ReceiveResult, receive
 from postdesk.gateway.settings import Settings
 from postdesk.gateway.support_addresses import SupportAddresses
@@ -66,12 +66,8 @@ class App:
 
     def accept(self, raw: bytes, envelope: Envelope) -> Accepted:
         """Store, then process at once; ``ProcessingDeferred`` means the sender should retry."""
-        received = self.receive(raw, envelope)
-        return process_received(
-            self.pipeline,
-            received,
-            defer_attempts=self.settings.smtp_defer_failed_attempts,
-            stored=Stored(raw, envelope.mail_from[:320]),
+        return accept_message(
+            self.pipeline, raw, envelope, defer_attempts=self.settings.smtp_defer_failed_attempts
         )
 
     async def accept_async(self, raw: bytes, envelope: Envelope) -> Accepted:

@@ -18,9 +18,9 @@ from postdesk.inbound.classify import BounceInfo, Classification, FailedRecipien
 from postdesk.inbound.message import InboundMessage
 from postdesk.outbound.limits import suppression_until
 from postdesk.outbound.suppression import suppress
+from postdesk.store.audit_log import audit
 from postdesk.store.enums import OutboxState
 from postdesk.store.models import OutboxItem
-from postdesk.store.tickets import audit
 
 
 @dataclass(frozen=True, slots=True)

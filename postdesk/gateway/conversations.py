@@ -22,9 +22,10 @@ from postdesk.outbound.ticket_mail import send_ticket_mail
 from postdesk.rules.document_flow import DocumentRequestRefused, request_documents
 from postdesk.rules.documents import one_line, plain_text
 from postdesk.store import changes
+from postdesk.store.audit_log import audit
 from postdesk.store.enums import Status, TicketType
 from postdesk.store.models import Agent, Ticket
-from postdesk.store.tickets import add_participants, audit, contact_for
+from postdesk.store.tickets import add_participants, contact_for
 from postdesk.store.workflow import WorkflowError
 
 MAX_SUBJECT = 200

@@ -23,6 +23,7 @@ from postdesk.contracts import BlobStore
 from postdesk.gateway.agent_mail import handle_agent_mail, identify, warn_forged
 from postdesk.gateway.agent_reply import ReplyContext
 from postdesk.gateway.bounces import candidate_ids, find_outbox_row, record_bounce
+from postdesk.gateway.receive import ReceiveResult, quick_headers, record
 from postdesk.gateway.settings import Settings
 from postdesk.gateway.support_addresses import SupportAddresses
 from postdesk.gateway.ticketing import (
@@ -32,7 +33,7 @@ from postdesk.gateway.ticketing import (
     support_address_for,
 )
 from postdesk.inbound.classify import Classification, classify
-from postdesk.inbound.message import InboundMessage
+from postdesk.inbound.message import Envelope, InboundMessage
 from postdesk.inbound.parse import parse_message
 from postdesk.outbound.limits import AutoReplyLimits, inbound_rate_refusal
 from postdesk.outbound.render import Renderer
@@ -40,10 +41,11 @@ from postdesk.outbound.suppression import inbound_count_since
 from postdesk.outbound.ticket_mail import MailIdentity
 from postdesk.rules.engine import Rule, RuleContext, RuleOutcome, dispatch
 from postdesk.rules.escalation import DEFAULT_HIERARCHY, Level
+from postdesk.store.audit_log import audit
 from postdesk.store.db import Database
 from postdesk.store.enums import InboxState
 from postdesk.store.models import InboxItem, Ticket
-from postdesk.store.tickets import SqlThreadLookup, audit
+from postdesk.store.tickets import SqlThreadLookup
 from postdesk.threading.decide import ThreadDecision, ThreadInput, decide
 
 log = logging.getLogger(__name__)
@@ -109,10 +111,52 @@ class Pipeline:
         # Every log line while this message is worked on names it (see gateway/logs.py).
         with bound_contextvars(inbox=inbox_id, message_id=None, ticket=None):
             result = self._process(inbox_id, stored)
-            if result.state != "skipped":
-                bind_contextvars(ticket=result.ticket_id)
-                log.info("inbox %s %s: %s %s", inbox_id, result.state, result.action, result.reason)
+            self._log(result)
             return result
+
+    @staticmethod
+    def _log(result: ProcessResult) -> None:
+        if result.state != "skipped":
+            with bound_contextvars(inbox=result.inbox_id, ticket=result.ticket_id):
+                log.info(
+                    "inbox %s %s: %s %s",
+                    result.inbox_id,
+                    result.state,
+                    result.action,
+                    result.reason,
+                )
+
+    def receive_and_process(
+        self, raw: bytes, envelope: Envelope
+    ) -> tuple[ReceiveResult, ProcessResult | None]:
+        """Store a new message and process it in one transaction: one commit instead of two.
+
+        A redelivery or duplicate is only recorded (None: the caller handles its original).
+        If parsing or processing fails, nothing of this attempt is kept (the blob alone is
+        harmless) and the exception propagates: the caller then stores the message on its
+        own first, so that the failure is recorded against a durable row.
+        """
+        with bound_contextvars(inbox=None, message_id=None, ticket=None):
+            content_hash = self.blobs.put(raw)
+            quick = quick_headers(raw, content_hash)
+            inbound, verdict = self._understand(raw, envelope.mail_from[:320])
+            with self.db.transaction() as session:
+                received, row = record(
+                    session, content_hash, quick, len(raw), envelope, processing_as=verdict.kind
+                )
+                if row is None:
+                    return received, None
+                bind_contextvars(inbox=row.id)
+                result = self._store(session, row, inbound, verdict)
+            self._log(result)
+            return received, result
+
+    def _understand(self, raw: bytes, envelope_from: str) -> tuple[InboundMessage, Classification]:
+        """Parse and classify, outside any transaction (the slow part; SQLite has one writer)."""
+        self.support.current()  # refresh the cache now, not inside the write transaction
+        inbound = parse_message(raw, self.blobs)
+        bind_contextvars(message_id=inbound.message_id)
+        return inbound, classify(inbound, raw, envelope_from=envelope_from, keys=self.keys)
 
     def _process(self, inbox_id: int, stored: Stored | None) -> ProcessResult:
         if stored is None:
@@ -121,15 +165,12 @@ class Pipeline:
                 if row is None or row.state not in RETRYABLE:
                     return ProcessResult(inbox_id, "skipped")
                 content_hash, envelope_from = row.content_hash, row.envelope_from
-        self.support.current()  # refresh the cache now, not inside the write transaction
         try:
             if stored is None:
                 raw = self.blobs.get(content_hash)
             else:  # just received: no need to read the row and the blob back
                 raw, envelope_from = stored.raw, stored.envelope_from
-            inbound = parse_message(raw, self.blobs)
-            bind_contextvars(message_id=inbound.message_id)
-            verdict = classify(inbound, raw, envelope_from=envelope_from, keys=self.keys)
+            inbound, verdict = self._understand(raw, envelope_from)
             del raw
             with self.db.transaction() as session:
                 return self._apply(session, inbox_id, inbound, verdict)
@@ -157,9 +198,15 @@ class Pipeline:
         row = session.get(InboxItem, inbox_id, with_for_update=True)
         if row is None or row.state not in RETRYABLE:
             return ProcessResult(inbox_id, "skipped")  # another worker finished it first
-        now = self.clock()
         row.attempts += 1
         row.classification = verdict.kind
+        return self._store(session, row, inbound, verdict)
+
+    def _store(
+        self, session: Session, row: InboxItem, inbound: InboundMessage, verdict: Classification
+    ) -> ProcessResult:
+        """Thread, store and run the rules for ``row`` (locked or just written by us)."""
+        now = self.clock()
         if verdict.kind == "loop":
             return self._finish(
                 row, None, "dropped", "our own mail came back: " + "; ".join(verdict.reasons), now

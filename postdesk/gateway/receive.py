@@ -16,6 +16,7 @@ from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from postdesk.contracts import BlobStore
 from postdesk.inbound.decode import strip_controls
@@ -75,7 +76,7 @@ def receive(db: Database, blobs: BlobStore, raw: bytes, envelope: Envelope) -> R
     for attempt in range(3):
         try:
             with db.transaction() as session:
-                return _record(session, content_hash, quick, len(raw), envelope)
+                return record(session, content_hash, quick, len(raw), envelope)[0]
         except IntegrityError:
             # Another process stored the same message between our SELECT and INSERT: look again.
             if attempt == 2:
@@ -83,15 +84,24 @@ def receive(db: Database, blobs: BlobStore, raw: bytes, envelope: Envelope) -> R
     raise AssertionError("unreachable")
 
 
-def _record(
-    session, content_hash: str, quick: QuickHeaders, size: int, env: Envelope
-) -> ReceiveResult:  # type: ignore[no-untyped-def]
+def record(
+    session: Session,
+    content_hash: str,
+    quick: QuickHeaders,
+    size: int,
+    env: Envelope,
+    *,
+    processing_as: str | None = None,
+) -> tuple[ReceiveResult, InboxItem | None]:
+    """Write the inbox row (or the arrival of a redelivery) for a stored blob; for a new
+    message, also return its row. ``processing_as``: the caller processes a new row in this
+    same transaction, as this classification (so the row is written once, already counted)."""
     same_bytes = session.scalar(select(InboxItem.id).where(InboxItem.content_hash == content_hash))
     if same_bytes is not None:
         session.add(
             InboxArrival(inbox_id=same_bytes, source=env.source, envelope_to=list(env.rcpt_to))
         )
-        return ReceiveResult(same_bytes, "redelivery", same_bytes)
+        return ReceiveResult(same_bytes, "redelivery", same_bytes), None
     key = dedupe_key(quick.message_id, quick.sender)
     first = session.scalar(select(InboxItem.id).where(InboxItem.dedupe_key == key))
     item = InboxItem(
@@ -107,8 +117,10 @@ def _record(
         state=InboxState.DUPLICATE if first else InboxState.RECEIVED,
         duplicate_of=first,
     )
+    if processing_as is not None and not first:
+        item.attempts, item.classification = 1, processing_as
     session.add(item)
     session.flush()
     if first:
-        return ReceiveResult(item.id, "duplicate", first)
-    return ReceiveResult(item.id, "new")
+        return ReceiveResult(item.id, "duplicate", first), None
+    return ReceiveResult(item.id, "new"), item

@@ -15,10 +15,11 @@ from postdesk.gateway.support_addresses import SupportAddress
 from postdesk.inbound.message import InboundMessage
 from postdesk.outbound.public_reply import ours
 from postdesk.rules.engine import Event, event_for
+from postdesk.store.audit_log import audit
 from postdesk.store.changes import set_status
 from postdesk.store.enums import Status
 from postdesk.store.models import Attachment, InboxItem, Message, Ticket
-from postdesk.store.tickets import add_participants, audit, contact_for
+from postdesk.store.tickets import add_participants, contact_for, no_participants_yet
 from postdesk.threading.decide import ThreadDecision
 from postdesk.threading.subject import clean_subject
 from postdesk.threading.tokens import parse_reply_address
@@ -108,6 +109,7 @@ def _open_ticket(
     )
     session.add(ticket)
     session.flush()
+    no_participants_yet(session, ticket.id)
     if requester is not None:
         add_participants(session, ticket.id, [requester.email], role="requester")
     detail = f"opened by email: {decision.reason}"

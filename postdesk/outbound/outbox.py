@@ -10,10 +10,10 @@ from sqlalchemy.orm import Session
 
 from postdesk.outbound.compose import OutgoingMail, build_message
 from postdesk.outbound.suppression import suppressed
+from postdesk.store.audit_log import audit
 from postdesk.store.enums import OutboxState
 from postdesk.store.models import OutboxItem
 from postdesk.store.suppression_models import AutoReplySent
-from postdesk.store.tickets import audit
 
 
 def enqueue(

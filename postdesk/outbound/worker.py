@@ -22,10 +22,10 @@ from structlog.contextvars import bound_contextvars
 
 from postdesk.clock import Clock, utcnow
 from postdesk.contracts import PermanentFailure, TemporaryFailure, Transport
+from postdesk.store.audit_log import audit
 from postdesk.store.db import Database
 from postdesk.store.enums import OutboxState
 from postdesk.store.models import OutboxItem
-from postdesk.store.tickets import audit
 
 log = logging.getLogger(__name__)
 

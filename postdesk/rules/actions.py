@@ -17,10 +17,11 @@ from postdesk.rules.document_flow import request_documents
 from postdesk.rules.escalation import escalate, escalation_ticket_for
 from postdesk.rules.schema import Action, Policy
 from postdesk.store import changes
+from postdesk.store.audit_log import audit
 from postdesk.store.documents import open_requests
 from postdesk.store.enums import Status, TicketType
 from postdesk.store.models import Agent, Ticket
-from postdesk.store.tickets import agent_by_email, audit
+from postdesk.store.tickets import agent_by_email
 from postdesk.store.workflow import WorkflowError
 
 if TYPE_CHECKING:

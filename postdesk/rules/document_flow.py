@@ -31,11 +31,11 @@ from postdesk.rules.documents import (
 )
 from postdesk.rules.engine import RuleContext
 from postdesk.store import changes
+from postdesk.store.audit_log import audit
 from postdesk.store.document_models import DocumentRequest, RequestedDocument
 from postdesk.store.documents import create_request, open_requests, ticket_documents
 from postdesk.store.enums import Status, TicketType
 from postdesk.store.models import Agent, Attachment, Message, Ticket
-from postdesk.store.tickets import audit
 from postdesk.store.workflow import DONE, WorkflowError
 
 MAX_NOTE = 100_000

@@ -18,11 +18,11 @@ from postdesk.outbound.public_reply import client_parent, client_recipients
 from postdesk.outbound.render import Renderer
 from postdesk.outbound.ticket_mail import MailIdentity, send_ticket_mail
 from postdesk.rules.documents import reminder_due
+from postdesk.store.audit_log import audit
 from postdesk.store.db import Database
 from postdesk.store.document_models import DocumentRequest
 from postdesk.store.models import Message, Ticket
 from postdesk.store.runtime_models import SupportAddressRow
-from postdesk.store.tickets import audit
 from postdesk.store.workflow import ACTIVE
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy.orm import Session
 
-from postdesk.store.tickets import audit
+from postdesk.store.audit_log import audit
 
 if TYPE_CHECKING:
     from postdesk.inbound.message import InboundMessage

@@ -16,10 +16,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from postdesk.rules.schema import Level
+from postdesk.store.audit_log import audit
 from postdesk.store.changes import Change
 from postdesk.store.enums import Status, TicketType
 from postdesk.store.models import Agent, Message, Ticket
-from postdesk.store.tickets import audit
 from postdesk.store.workflow import ESCALATION_TYPES, WorkflowError
 
 DEFAULT_HIERARCHY: tuple[Level, ...] = (Level(name="manager", managers=True),)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from postdesk.rules.engine import RuleContext
 from postdesk.rules.kb_search import KbSearch, StoreBm25Search, pick_suggestions
 from postdesk.rules.kb_text import MAX_QUERY_TERMS, build_query
-from postdesk.store.tickets import audit
+from postdesk.store.audit_log import audit
 
 # Measured on benchmarks/kb_eval (see benchmarks/kb_precision.py).
 DEFAULT_THRESHOLD = 0.1

@@ -35,12 +35,12 @@ from postdesk.rules.fire import fire
 from postdesk.rules.live import LiveRules
 from postdesk.rules.schema import BusinessHours, RulesFile
 from postdesk.store import changes
+from postdesk.store.audit_log import audit
 from postdesk.store.config_docs import DocumentCache
 from postdesk.store.db import Database
 from postdesk.store.documents import has_open_request
 from postdesk.store.enums import Status, TicketType
 from postdesk.store.models import AuditEntry, Ticket
-from postdesk.store.tickets import audit
 from postdesk.store.workflow import ACTIVE, WorkflowError
 
 if TYPE_CHECKING:

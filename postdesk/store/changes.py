@@ -13,9 +13,9 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from postdesk.store.audit_log import audit
 from postdesk.store.enums import Status
 from postdesk.store.models import Agent, Ticket
-from postdesk.store.tickets import audit
 from postdesk.store.workflow import (
     WorkflowError,
     parse_priority,

@@ -11,9 +11,9 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from postdesk.rules.estimate import Suggestion, parse_minutes
+from postdesk.store.audit_log import audit
 from postdesk.store.models import Ticket
 from postdesk.store.task_models import TicketEstimate
-from postdesk.store.tickets import audit
 
 
 def estimate_of(session: Session, ticket_id: int) -> TicketEstimate | None:

@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from postdesk.store.audit_log import audit
 from postdesk.store.models import Agent, Ticket
 from postdesk.store.task_models import TicketTask
-from postdesk.store.tickets import audit
 from postdesk.store.workflow import WorkflowError
 
 INTERNAL_STATES = ("open", "done")

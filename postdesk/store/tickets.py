@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from postdesk.store.models import (
     Agent,
-    AuditEntry,
     ClientDomain,
     Contact,
     Message,
@@ -83,6 +81,11 @@ def agent_by_email(session: Session, email: str) -> Agent | None:
     return session.scalar(select(Agent).where(Agent.email == email.lower(), Agent.active.is_(True)))
 
 
+def no_participants_yet(session: Session, ticket_id: int) -> None:
+    """Note that a ticket created in this transaction has no participants: none to look up."""
+    cache(session, "participants")[ticket_id] = set()
+
+
 def add_participants(
     session: Session, ticket_id: int, emails: Iterable[str], role: str = "cc"
 ) -> None:
@@ -97,32 +100,6 @@ def add_participants(
         if email and email not in existing:
             session.add(Participant(ticket_id=ticket_id, email=email, role=role))
             existing.add(email)
-
-
-def audit(
-    session: Session,
-    ticket_id: int,
-    actor: str,
-    action: str,
-    *,
-    field: str | None = None,
-    old: str | None = None,
-    new: str | None = None,
-    detail: str | None = None,
-    at: datetime | None = None,
-) -> None:
-    entry = AuditEntry(
-        ticket_id=ticket_id,
-        actor=actor,
-        action=action,
-        field=field,
-        old_value=old,
-        new_value=new,
-        detail=detail,
-    )
-    if at is not None:
-        entry.at = at
-    session.add(entry)
 
 
 def thread_messages(session: Session, ticket_id: int) -> list[Message]:

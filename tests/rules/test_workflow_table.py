@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -61,13 +63,17 @@ def _ticket(kind: TicketType, status: Status) -> Ticket:
 
 
 class _Session:
-    """Collects what ``changes`` adds (only audit entries), without a database."""
+    """Collects the audit entries ``changes`` writes, without a database."""
 
     def __init__(self) -> None:
-        self.added: list[object] = []
+        self.info: dict[str, Any] = {}
 
-    def add(self, obj: object) -> None:
-        self.added.append(obj)
+    def get_transaction(self) -> object:
+        return self  # audit() begins one when there is none
+
+    @property
+    def added(self) -> list[SimpleNamespace]:
+        return [SimpleNamespace(**row) for row in self.info.get("postdesk.audit.pending", [])]
 
 
 @pytest.mark.parametrize(("kind", "cur", "new", "allowed"), CASES)

@@ -1,0 +1,73 @@
+"""A new message is stored and processed in one transaction; anything else takes two steps."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import event, func, select
+
+from postdesk.gateway.accept import ProcessingDeferred
+from postdesk.gateway.app import App
+from postdesk.inbound.message import Envelope
+from postdesk.store.enums import InboxState
+from postdesk.store.models import AuditEntry, InboxItem, OutboxItem, Ticket
+from tests.gateway.test_failures_and_retry import BrokenRule
+from tests.support.mail import client_mail
+
+ENVELOPE = Envelope("ana@client.example", ("support@example.com",))
+
+
+def _commits(app: App) -> list[int]:
+    seen: list[int] = []
+
+    @event.listens_for(app.db.engine, "commit")
+    def _commit(*_args: object) -> None:
+        seen.append(1)
+
+    return seen
+
+
+def _count(app: App, model: type) -> int:
+    with app.db.sessions() as s:
+        return s.scalar(select(func.count()).select_from(model)) or 0
+
+
+def test_a_new_message_is_stored_and_processed_with_one_commit(app: App) -> None:
+    commits = _commits(app)
+    raw = client_mail("Ana <ana@client.example>", "support@example.com", "Printer", "Jammed.")
+    accepted = app.accept(raw, ENVELOPE)
+    assert len(commits) == 1
+    assert accepted.received.outcome == "new" and accepted.processed is not None
+    assert accepted.processed.action == "new"
+    with app.db.sessions() as s:
+        row = s.get(InboxItem, accepted.received.inbox_id)
+        assert row is not None
+        assert (row.state, row.attempts, row.classification) == (InboxState.PROCESSED, 1, "normal")
+        assert row.ticket_id == accepted.processed.ticket_id
+        actions = s.scalars(
+            select(AuditEntry.action).where(AuditEntry.ticket_id == row.ticket_id)
+        ).all()
+    assert "created" in actions
+    assert _count(app, OutboxItem) == 1  # the acknowledgement
+
+    again = app.accept(raw, ENVELOPE)  # a redelivery: recorded, nothing processed twice
+    assert again.received.outcome == "redelivery" and again.processed is None
+    assert (_count(app, InboxItem), _count(app, Ticket), _count(app, OutboxItem)) == (1, 1, 1)
+
+
+def test_a_failure_leaves_the_message_stored_once_and_failed_once(app: App) -> None:
+    app.pipeline.rules = [BrokenRule()]
+    raw = client_mail("Ana <ana@client.example>", "support@example.com", "Broken", "...")
+    with pytest.raises(ProcessingDeferred):
+        app.accept(raw, ENVELOPE)
+    with app.db.sessions() as s:
+        row = s.scalars(select(InboxItem)).one()
+    # The one-transaction attempt left nothing; the two-step path stored and failed it once.
+    assert (row.state, row.attempts) == (InboxState.FAILED, 1)
+    assert "template 'ack' is broken" in (row.error or "")
+    assert (_count(app, Ticket), _count(app, AuditEntry)) == (0, 0)
+
+    app.pipeline.rules = list(app.rules)  # fixed: the sender's retry is processed
+    retried = app.accept(raw, ENVELOPE)
+    assert retried.received.outcome == "redelivery"
+    assert retried.processed is not None and retried.processed.state == "processed"
+    assert (_count(app, InboxItem), _count(app, Ticket)) == (1, 1)

@@ -14,7 +14,7 @@ from email.policy import compat32
 from email.utils import getaddresses
 from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -96,14 +96,21 @@ def record(
     """Write the inbox row (or the arrival of a redelivery) for a stored blob; for a new
     message, also return its row. ``processing_as``: the caller processes a new row in this
     same transaction, as this classification (so the row is written once, already counted)."""
-    same_bytes = session.scalar(select(InboxItem.id).where(InboxItem.content_hash == content_hash))
+    key = dedupe_key(quick.message_id, quick.sender)
+    # Both unique lookups in one statement (each side is an index lookup): the same bytes
+    # (a redelivery) win over the same Message-ID from the same sender (a duplicate).
+    seen = session.execute(
+        select(InboxItem.id, InboxItem.content_hash == content_hash).where(
+            or_(InboxItem.content_hash == content_hash, InboxItem.dedupe_key == key)
+        )
+    ).all()
+    same_bytes = next((row_id for row_id, same in seen if same), None)
     if same_bytes is not None:
         session.add(
             InboxArrival(inbox_id=same_bytes, source=env.source, envelope_to=list(env.rcpt_to))
         )
         return ReceiveResult(same_bytes, "redelivery", same_bytes), None
-    key = dedupe_key(quick.message_id, quick.sender)
-    first = session.scalar(select(InboxItem.id).where(InboxItem.dedupe_key == key))
+    first = seen[0][0] if seen else None
     item = InboxItem(
         content_hash=content_hash,
         message_id=quick.message_id,

@@ -31,10 +31,13 @@ def suggestion_for(
 ) -> Suggestion | None:
     text = (message.text_new or message.text_full) if message is not None else ""
     subject = (message.subject if message is not None else "") or ticket.subject
+    history = index.index(session)
+    if not len(history):
+        return None  # nothing resolved yet: no suggestion, and no client history to read
     ratios = client_ratios(
         session, org_id=ticket.org_id, requester_id=ticket.requester_id, before=ticket.id
     )
-    return index.index(session).suggest(doc_terms(subject, text), ratios, exclude=ticket.id)
+    return history.suggest(doc_terms(subject, text), ratios, exclude=ticket.id)
 
 
 @dataclass

@@ -17,11 +17,18 @@ from postdesk.store.task_models import TicketEstimate
 
 
 def estimate_of(session: Session, ticket_id: int) -> TicketEstimate | None:
-    return session.get(TicketEstimate, ticket_id)
+    """The ticket's estimate row, also one added in this transaction and not yet flushed.
+    Asked for every new ticket: it does not flush the transaction's other rows first."""
+    with session.no_autoflush:
+        row = session.get(TicketEstimate, ticket_id)
+    if row is None:
+        pending = (o for o in session.new if isinstance(o, TicketEstimate))
+        row = next((o for o in pending if o.ticket_id == ticket_id), None)
+    return row
 
 
 def _row(session: Session, ticket: Ticket, now: datetime) -> TicketEstimate:
-    row = session.get(TicketEstimate, ticket.id)
+    row = estimate_of(session, ticket.id)
     if row is None:
         row = TicketEstimate(
             ticket_id=ticket.id,

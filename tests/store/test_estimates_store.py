@@ -12,8 +12,9 @@ from postdesk.rules.engine import Event, RuleContext
 from postdesk.rules.estimate import Suggestion
 from postdesk.rules.estimate_index import StoreEstimateIndex, client_ratios
 from postdesk.rules.estimate_rule import SuggestEstimate
-from postdesk.store.estimates import record_actual, record_suggestion, set_estimate
+from postdesk.store.estimates import estimate_of, record_actual, record_suggestion, set_estimate
 from postdesk.store.models import Contact, Message, Ticket
+from postdesk.store.task_models import TicketEstimate
 from postdesk.store.tasks import check_url
 from postdesk.store.workflow import WorkflowError
 
@@ -136,3 +137,18 @@ def test_rebuilds_are_rate_limited_on_a_busy_desk(app: App) -> None:
         record_actual(s, s.get(Ticket, first), 40, actor="a@x", now=app.clock())  # type: ignore[arg-type]
     with app.db.sessions() as s:
         assert index.index(s) is built  # stale, within the budget
+
+
+def test_an_estimate_added_in_the_transaction_is_found_before_any_flush(app: App) -> None:
+    """``estimate_of`` does not flush (it runs for every new ticket), yet sees a pending row."""
+    number = _ticket(app, "support")
+    with app.db.transaction() as s:
+        assert estimate_of(s, number) is None
+        s.add(TicketEstimate(ticket_id=number, client_factor=1.0, created_at=app.clock()))
+        s.add(Message(ticket_id=number, direction="out", message_id="ack@x", subject="ack"))
+        found = estimate_of(s, number)
+        assert found is not None and found in s.new  # found without flushing it
+        again = set_estimate(s, s.get(Ticket, number), 30, actor="a@x", now=app.clock())  # type: ignore[arg-type]
+        assert again is found
+    with app.db.sessions() as s:
+        assert s.get(TicketEstimate, number).agent_minutes == 30  # type: ignore[union-attr]

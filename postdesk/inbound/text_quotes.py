@@ -8,6 +8,7 @@ that its languages (cs, da, it, ja, ko, pl, sv, zh, ...) count too.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from functools import lru_cache
 
 from mailparser_reply import EmailReplyParser
@@ -80,6 +81,9 @@ _SENT_FROM = re.compile(
 )
 
 
+_NEWLINE = re.compile(r"\n")
+
+
 @lru_cache(maxsize=1)
 def _library_header_regex() -> re.Pattern[str]:
     """mail-parser-reply's own header detector across all its languages."""
@@ -144,13 +148,34 @@ def _from_block_start(lines: list[str], i: int) -> int | None:
 
 
 def _library_header_lines(text: str, lines: list[str]) -> set[int]:
-    """Line numbers where mail-parser-reply sees a header."""
+    """Line numbers where mail-parser-reply sees a header.
+
+    Every branch of its regex begins with ``^`` or a newline, so a match can only start at
+    a line's start or at a newline: trying just those positions finds what ``finditer``
+    finds (it resumes after each match, as here), without trying ~30 branches at every
+    character (the hottest function of the ingest path before)."""
+    regex = _library_header_regex()
     found: set[int] = set()
-    for match in _library_header_regex().finditer(text):
+    resume = 0
+    for position in _line_edges(text):
+        if position < resume:
+            continue
+        match = regex.match(text, position)
+        if match is None or match.end() == position:
+            continue
+        resume = match.end()
         if match.group(0).strip():
             start = match.start() + len(match.group(0)) - len(match.group(0).lstrip())
             found.add(text.count("\n", 0, start))
     return {n for n in found if n < len(lines)}
+
+
+def _line_edges(text: str) -> Iterator[int]:
+    """0, then each newline's position and the position after it, in order."""
+    yield 0
+    for newline in _NEWLINE.finditer(text):
+        yield newline.start()
+        yield newline.end()
 
 
 def _quote_runs_to_end(lines: list[str], start: int) -> bool:

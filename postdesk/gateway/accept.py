@@ -1,11 +1,14 @@
 """Receive and process one message now: what the SMTP listener and ``postdesk ingest`` share.
 
-The raw message is committed first (durable receive). Processing then runs at once, so the
-sender learns about trouble while it can still retry: if processing fails, the inbox row is
-marked failed with its error and the adapter answers "try again" (SMTP 451, ``ingest`` exit
-75). The redelivery is recognised by its content hash and retries that row. After
-``defer_attempts`` failures the message is accepted anyway and left failed in the inbox for
-an operator: a sender's MTA would otherwise bounce mail that we hold.
+The raw message is committed before the sender is answered, and processing runs at once,
+so the sender learns about trouble while it can still retry. Over SMTP a new message is
+stored and processed in one transaction (``accept_message``); ``postdesk ingest`` commits
+the row first and processes it after (``process_received``), as every failure does. If
+processing fails, the inbox row is marked failed with its error and the adapter answers
+"try again" (SMTP 451, ``ingest`` exit 75). The redelivery is recognised by its content hash
+and retries that row. After ``defer_attempts`` failures the message is accepted anyway and
+left failed in the inbox for an operator: a sender's MTA would otherwise bounce mail that
+we hold.
 """
 
 from __future__ import annotations
@@ -35,12 +38,15 @@ def accept_message(
     pipeline: Pipeline, raw: bytes, envelope: Envelope, *, defer_attempts: int
 ) -> Accepted:
     """Store ``raw`` and process it now. A new message that processes cleanly costs one
-    transaction; anything else (a failure, a redelivery) takes the two-step path below, which
-    commits the message first and records a failure against its row."""
+    transaction. A redelivery or duplicate is recorded in it and handled as before; after a
+    failure the message takes the two steps: its row is committed first, then processing
+    runs again and records the failure against the row."""
     try:
         received, processed = pipeline.receive_and_process(raw, envelope)
-    except Exception as exc:
-        log.info("storing first, then processing again, after: %s", exc)
+    except Exception:
+        # Expected to fail again just below, where the failure is recorded; logged here too
+        # so that a fault of this path alone (every message taking two steps) shows.
+        log.warning("processing in the receiving transaction failed; storing first", exc_info=True)
     else:
         if processed is not None:
             return Accepted(received, processed)

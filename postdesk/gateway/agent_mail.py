@@ -35,7 +35,7 @@ from postdesk.outbound.agent_notify import Notice, notify_agents
 from postdesk.outbound.public_reply import quotes_internal
 from postdesk.rules.engine import event_for
 from postdesk.rules.fire import fire
-from postdesk.store.audit_log import audit
+from postdesk.store.audit_log import audit, savepoint
 from postdesk.store.enums import TicketType
 from postdesk.store.models import Agent, InboxItem, Message, Ticket
 from postdesk.store.tickets import agent_by_email
@@ -118,7 +118,7 @@ def handle_agent_mail(
     try:
         # A savepoint: a command the workflow refuses only while applying (say #escalate
         # after #status closed) undoes the ones before it, and the agent is told.
-        with session.begin_nested():
+        with savepoint(session):
             done, made = apply_commands(
                 session, parsed, plan, ticket, agent, now=now, hierarchy=ctx.escalation
             )

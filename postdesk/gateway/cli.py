@@ -97,8 +97,8 @@ def ingest(c: Context, sender: str, recipient: tuple[str, ...]) -> None:
     rcpts = tuple(r.lower() for r in recipient) or tuple(c.settings.support_addresses[:1])
     envelope = Envelope(mail_from=sender, rcpt_to=rcpts, source="ingest")
     try:
-        # App.accept, with our copy dropped once stored: the pipeline reads the blob back,
-        # so a big message is held once, not twice.
+        # The two steps of App.accept's fallback, with our copy dropped once stored: the
+        # pipeline reads the blob back, so a big message (up to the limit) is held once.
         received = c.app.receive(raw, envelope)
         del raw
         accepted = process_received(

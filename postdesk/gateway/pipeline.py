@@ -1,9 +1,11 @@
-"""The ingest pipeline: a committed inbox row -> parsed, classified, threaded, stored, ruled.
+"""The ingest pipeline: an inbox row -> parsed, classified, threaded, stored, ruled.
 
 Parsing runs outside any transaction (it is the slow part and SQLite allows one writer);
 threading, storing and the rules' outbox rows are written in one transaction that also
-marks the inbox row processed. Any failure leaves the row ``failed`` with its error, to be
-retried — the raw message is never dropped.
+marks the inbox row processed. ``process`` works on a committed row: any failure leaves it
+``failed`` with its error, to be retried — the raw message is never dropped.
+``receive_and_process`` writes a new row in that same transaction (one commit); if it
+fails, nothing of it is kept and the caller stores the message on its own first.
 """
 
 from __future__ import annotations
@@ -137,6 +139,7 @@ class Pipeline:
         own first, so that the failure is recorded against a durable row.
         """
         with bound_contextvars(inbox=None, message_id=None, ticket=None):
+            self.support.current()  # refresh the cache now, not inside the write transaction
             content_hash = self.blobs.put(raw)
             quick = quick_headers(raw, content_hash)
             inbound, verdict = self._understand(raw, envelope.mail_from[:320])
@@ -153,7 +156,6 @@ class Pipeline:
 
     def _understand(self, raw: bytes, envelope_from: str) -> tuple[InboundMessage, Classification]:
         """Parse and classify, outside any transaction (the slow part; SQLite has one writer)."""
-        self.support.current()  # refresh the cache now, not inside the write transaction
         inbound = parse_message(raw, self.blobs)
         bind_contextvars(message_id=inbound.message_id)
         return inbound, classify(inbound, raw, envelope_from=envelope_from, keys=self.keys)
@@ -165,6 +167,7 @@ class Pipeline:
                 if row is None or row.state not in RETRYABLE:
                     return ProcessResult(inbox_id, "skipped")
                 content_hash, envelope_from = row.content_hash, row.envelope_from
+        self.support.current()  # as above; a failure here is not the message's
         try:
             if stored is None:
                 raw = self.blobs.get(content_hash)
@@ -240,7 +243,7 @@ class Pipeline:
                 self._agent_ctx(session, now), sender, inbound, row, decision, verdict.kind
             )
             return self._finish(row, decision.ticket_id, "attach", reason, now)
-        addresses = self.support.known()  # refreshed in _process, before this transaction
+        addresses = self.support.known()  # refreshed before this transaction began
         support = support_address_for(inbound, row, addresses, self.keys)
         ticket, events = open_or_attach(
             session, decision, inbound, row, support_address=support, now=now

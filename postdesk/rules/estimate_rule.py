@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from postdesk.rules.engine import RuleContext
 from postdesk.rules.estimate import Suggestion
 from postdesk.rules.estimate_index import StoreEstimateIndex, client_ratios, doc_terms
+from postdesk.store.audit_log import savepoint
 from postdesk.store.enums import TicketType
 from postdesk.store.estimates import estimate_of, record_suggestion
 from postdesk.store.models import Message, Ticket
@@ -32,7 +33,7 @@ def suggestion_for(
     text = (message.text_new or message.text_full) if message is not None else ""
     subject = (message.subject if message is not None else "") or ticket.subject
     history = index.index(session)
-    if not len(history):
+    if not history:
         return None  # nothing resolved yet: no suggestion, and no client history to read
     ratios = client_ratios(
         session, org_id=ticket.org_id, requester_id=ticket.requester_id, before=ticket.id
@@ -58,7 +59,7 @@ class SuggestEstimate:
         # A suggestion is a help, not part of taking the mail in: if it fails, the message is
         # still processed (the savepoint undoes what the estimate wrote) and the error logged.
         try:
-            with ctx.session.begin_nested():
+            with savepoint(ctx.session):
                 suggestion = suggestion_for(ctx.session, ctx.ticket, ctx.message, self.index)
                 if suggestion is not None:
                     record_suggestion(

@@ -1,20 +1,26 @@
-"""The audit trail's writes, batched: one multi-row INSERT where the ORM made one per entry.
+"""The audit trail's writes, batched: one executemany where the ORM made one INSERT each.
 
 Processing one new ticket writes six or more entries, spread over as many flushes; as ORM
-objects each cost an INSERT ... RETURNING and its share of unit-of-work bookkeeping, about
-3 ms of the 20 a message takes (``benchmarks/profile_ingest.py``). Nothing reads an entry's
-id, so ``audit`` keeps rows in the session and writes them with one Core statement:
+objects each costs an INSERT ... RETURNING and its share of unit-of-work bookkeeping
+(together about an eighth of the CPU time of a new ticket, ``benchmarks/profile_ingest.py``).
+Nothing reads an entry's id, so ``audit`` keeps rows in the session and writes them with
+one Core statement:
 
 - before any ORM query while autoflush is on (as the ORM flushes pending objects), so a
   query in the same transaction sees them;
-- before the transaction (or a savepoint) commits.
+- before the transaction (or a savepoint) commits, after the ORM's own pending rows (the
+  tickets they name).
 
-A savepoint keeps its own rows: the ones buffered before it are held aside and come back
-when it ends, and its own are dropped with it if it rolls back, as ORM objects would be.
+Open savepoints with ``savepoint``: it writes the rows buffered so far into the enclosing
+transaction first, as ``begin_nested`` flushes ORM objects. A savepoint opened directly
+still loses nothing: the rows buffered before it are held aside, written first when it is
+released or given back when it rolls back, and its own rows are dropped with it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -64,6 +70,15 @@ def write_pending(session: Session) -> None:
         session.connection().execute(insert(AuditEntry), rows)
 
 
+@contextmanager
+def savepoint(session: Session) -> Iterator[SessionTransaction]:
+    """``session.begin_nested()``, with the entries buffered so far written first: they
+    belong to the enclosing transaction, whatever becomes of the savepoint."""
+    write_pending(session)
+    with session.begin_nested() as nested:
+        yield nested
+
+
 @event.listens_for(Session, "do_orm_execute")
 def _before_query(state: ORMExecuteState) -> None:
     if state.session.autoflush and state.session.info.get(_PENDING):
@@ -72,7 +87,13 @@ def _before_query(state: ORMExecuteState) -> None:
 
 @event.listens_for(Session, "before_commit")
 def _before_commit(session: Session) -> None:
-    write_pending(session)
+    nested = session.get_nested_transaction()
+    held = session.info.get(_HELD, {}).pop(nested, []) if nested is not None else []
+    if held:  # a savepoint being released: the rows from before it come first
+        session.info[_PENDING] = held + session.info.get(_PENDING, [])
+    if session.info.get(_PENDING):
+        session.flush()  # the tickets they name, should any be pending still
+        write_pending(session)
 
 
 @event.listens_for(Session, "after_transaction_create")

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from postdesk.store.audit_log import _PENDING
 from postdesk.store.changes import set_status, set_type
 from postdesk.store.enums import Status, TicketType
 from postdesk.store.models import Ticket
@@ -73,7 +74,7 @@ class _Session:
 
     @property
     def added(self) -> list[SimpleNamespace]:
-        return [SimpleNamespace(**row) for row in self.info.get("postdesk.audit.pending", [])]
+        return [SimpleNamespace(**row) for row in self.info.get(_PENDING, [])]
 
 
 @pytest.mark.parametrize(("kind", "cur", "new", "allowed"), CASES)

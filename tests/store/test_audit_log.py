@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from postdesk.store.audit_log import audit
+from postdesk.store.audit_log import audit, savepoint
 from postdesk.store.db import Database
 from postdesk.store.models import AuditEntry, Ticket
 
@@ -68,10 +68,36 @@ def test_a_rolled_back_savepoint_drops_only_its_own_entries(db: Database) -> Non
         nested = s.begin_nested()
         audit(s, tid, "system", "undone")
         nested.rollback()
-        with s.begin_nested():
+        audit(s, tid, "system", "between")
+        with s.begin_nested():  # opened directly: earlier rows still come first
             audit(s, tid, "system", "kept")
         audit(s, tid, "system", "after")
-    assert sorted(_actions(db, tid)) == ["after", "before", "kept"]
+    assert _actions(db, tid) == ["before", "between", "kept", "after"]
+
+
+def test_savepoint_writes_the_earlier_entries_into_the_enclosing_transaction(
+    db: Database,
+) -> None:
+    with db.transaction() as s:
+        tid = _ticket(s)
+        audit(s, tid, "system", "created")
+        with pytest.raises(RuntimeError), savepoint(s):
+            audit(s, tid, "system", "undone")
+            inside = s.scalars(select(AuditEntry.action).where(AuditEntry.ticket_id == tid))
+            assert list(inside) == ["created", "undone"]
+            raise RuntimeError("the estimate failed")
+        with savepoint(s):
+            audit(s, tid, "system", "estimate_suggested")
+        audit(s, tid, "system", "after")
+    assert _actions(db, tid) == ["created", "estimate_suggested", "after"]
+
+
+def test_rows_wait_for_a_ticket_flushed_only_at_commit(db: Database) -> None:
+    """Written after the commit's flush: an entry may name a ticket still pending then."""
+    with db.transaction() as s:
+        s.add(Ticket(id=987654, subject="t", support_address="s@example.com", origin="email"))
+        audit(s, 987654, "system", "created")
+    assert _actions(db, 987654) == ["created"]
 
 
 def test_a_savepoint_that_wrote_and_then_rolled_back_leaves_earlier_entries(db: Database) -> None:

@@ -143,12 +143,13 @@ def test_an_estimate_added_in_the_transaction_is_found_before_any_flush(app: App
     """``estimate_of`` does not flush (it runs for every new ticket), yet sees a pending row."""
     number = _ticket(app, "support")
     with app.db.transaction() as s:
-        assert estimate_of(s, number) is None
+        ticket = s.get(Ticket, number)
+        assert ticket is not None and estimate_of(s, number) is None
         s.add(TicketEstimate(ticket_id=number, client_factor=1.0, created_at=app.clock()))
-        s.add(Message(ticket_id=number, direction="out", message_id="ack@x", subject="ack"))
+        ack = Message(ticket_id=number, direction="out", message_id="ack@x", subject="ack")
+        s.add(ack)
         found = estimate_of(s, number)
-        assert found is not None and found in s.new  # found without flushing it
-        again = set_estimate(s, s.get(Ticket, number), 30, actor="a@x", now=app.clock())  # type: ignore[arg-type]
-        assert again is found
+        assert found is not None and found in s.new and ack in s.new  # nothing flushed
+        assert set_estimate(s, ticket, 30, actor="a@x", now=app.clock()) is found
     with app.db.sessions() as s:
         assert s.get(TicketEstimate, number).agent_minutes == 30  # type: ignore[union-attr]

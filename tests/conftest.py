@@ -20,6 +20,22 @@ from tests.support.databases import (
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 
 
+@pytest.fixture(autouse=True)
+def fresh_estimate_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The process-wide estimate index starts empty and rebuilds on every change in tests.
+
+    Each xdist worker reuses one PostgreSQL database URL from test to test, and the index's
+    rate limit (a rebuild that took long is not repeated within ten times as long) could
+    otherwise hand a test an index built in an earlier test, or before its own tickets were
+    resolved. The rate limit itself is tested on its own instances.
+    """
+    from postdesk.rules.estimate_rule import SHARED_INDEX
+
+    monkeypatch.setattr(SHARED_INDEX, "rebuild_share", None)
+    monkeypatch.setattr(SHARED_INDEX, "_built", None)
+    monkeypatch.setattr(SHARED_INDEX, "_terms", {})
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return migrated_sqlite_template(tmp_path_factory.mktemp("sqlite-template"))

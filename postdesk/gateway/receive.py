@@ -3,8 +3,9 @@
 ``receive`` writes the raw bytes to the blob store, then commits an inbox row, and only then
 returns; the adapter may acknowledge (250, IMAP flag) after that. ``record`` writes the row
 in a transaction of the caller's: the SMTP path processes a new message in the same one
-(``Pipeline.receive_and_process``) and answers after its commit. A redelivery of the same bytes, or
-of the same Message-ID from the same sender, is recognised and recorded, never stored twice.
+(``Pipeline.receive_and_process``) and answers after its commit. A redelivery of the same
+bytes, or of the same Message-ID from the same sender, is recognised and recorded, never
+stored twice.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ we hold.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from postdesk.contracts import TemporaryFailure
@@ -59,6 +60,39 @@ def accept_message(
         defer_attempts=defer_attempts,
         stored=Stored(raw, envelope.mail_from[:320]),
     )
+
+
+def accept_many(
+    pipeline: Pipeline, messages: Sequence[tuple[bytes, Envelope]], *, defer_attempts: int
+) -> list[Accepted | Exception]:
+    """``accept_message`` for messages that arrived together, in one transaction when they all
+    process cleanly (group commit). If any of them fails, that transaction keeps nothing and
+    each message is accepted on its own, so one bad message costs the others only time. The
+    outcome of each, in order: its ``Accepted``, or the exception its sender must hear of."""
+    results: list[Accepted | Exception] = []
+    if len(messages) > 1:
+        try:
+            outcomes = pipeline.receive_and_process_many(messages)
+        except Exception:
+            log.warning("a batch of %d failed; accepting one by one", len(messages), exc_info=True)
+        else:
+            for received, processed in outcomes:
+                try:
+                    if processed is None:  # a duplicate or a redelivery: as accept_message does
+                        results.append(
+                            process_received(pipeline, received, defer_attempts=defer_attempts)
+                        )
+                    else:
+                        results.append(Accepted(received, processed))
+                except Exception as exc:
+                    results.append(exc)
+            return results
+    for raw, envelope in messages:
+        try:
+            results.append(accept_message(pipeline, raw, envelope, defer_attempts=defer_attempts))
+        except Exception as exc:
+            results.append(exc)
+    return results
 
 
 def process_received(

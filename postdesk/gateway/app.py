@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 from postdesk.clock import Clock, utcnow
 from postdesk.contracts import Transport
-from postdesk.gateway.accept import Accepted, accept_message
+from postdesk.gateway.accept import Accepted, accept_many, accept_message
 from postdesk.gateway.pipeline import Pipeline
 from postdesk.gateway.receive import ReceiveResult, receive
 from postdesk.gateway.settings import Settings
@@ -68,6 +69,12 @@ class App:
         """Store, then process at once; ``ProcessingDeferred`` means the sender should retry."""
         return accept_message(
             self.pipeline, raw, envelope, defer_attempts=self.settings.smtp_defer_failed_attempts
+        )
+
+    def accept_many(self, messages: Sequence[tuple[bytes, Envelope]]) -> list[Accepted | Exception]:
+        """``accept`` for messages that arrived together: one transaction when all go well."""
+        return accept_many(
+            self.pipeline, messages, defer_attempts=self.settings.smtp_defer_failed_attempts
         )
 
     async def accept_async(self, raw: bytes, envelope: Envelope) -> Accepted:

@@ -4,8 +4,9 @@ Parsing runs outside any transaction (it is the slow part and SQLite allows one 
 threading, storing and the rules' outbox rows are written in one transaction that also
 marks the inbox row processed. ``process`` works on a committed row: any failure leaves it
 ``failed`` with its error, to be retried — the raw message is never dropped.
-``receive_and_process`` writes a new row in that same transaction (one commit); if it
-fails, nothing of it is kept and the caller stores the message on its own first.
+``receive_and_process`` writes a new row in that same transaction (one commit), and
+``receive_and_process_many`` several in one (group commit); if it fails, nothing of it is
+kept and the caller stores each message on its own first.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 from structlog.contextvars import bind_contextvars, bound_contextvars
 
 from postdesk.clock import Clock, utcnow
@@ -25,11 +26,10 @@ from postdesk.contracts import BlobStore
 from postdesk.gateway.agent_mail import handle_agent_mail, identify, warn_forged
 from postdesk.gateway.agent_reply import ReplyContext
 from postdesk.gateway.bounces import candidate_ids, find_outbox_row, record_bounce
-from postdesk.gateway.receive import ReceiveResult, quick_headers, record
+from postdesk.gateway.receive import QuickHeaders, ReceiveResult, quick_headers, record
 from postdesk.gateway.settings import Settings
 from postdesk.gateway.support_addresses import SupportAddresses
 from postdesk.gateway.ticketing import (
-    apply_address_defaults,
     open_or_attach,
     store_message,
     support_address_for,
@@ -45,6 +45,7 @@ from postdesk.rules.engine import Rule, RuleContext, RuleOutcome, dispatch
 from postdesk.rules.escalation import DEFAULT_HIERARCHY, Level
 from postdesk.store.audit_log import audit
 from postdesk.store.db import Database
+from postdesk.store.direct import update_persistent
 from postdesk.store.enums import InboxState
 from postdesk.store.models import InboxItem, Ticket
 from postdesk.store.tickets import SqlThreadLookup
@@ -62,6 +63,22 @@ class ProcessResult:
     action: str = ""  # attach | reopen | new | new_linked | dropped
     reason: str = ""
     attempts: int = 0  # for failed: how many times this row has failed so far
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A received message before its transaction: blob stored, parsed and classified."""
+
+    envelope: Envelope
+    content_hash: str
+    quick: QuickHeaders
+    size: int
+    inbound: InboundMessage
+    verdict: Classification
+
+    @property
+    def message_id(self) -> str:
+        return self.inbound.message_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,21 +155,50 @@ class Pipeline:
         harmless) and the exception propagates: the caller then stores the message on its
         own first, so that the failure is recorded against a durable row.
         """
+        return self.receive_and_process_many([(raw, envelope)])[0]
+
+    def receive_and_process_many(
+        self, messages: Sequence[tuple[bytes, Envelope]]
+    ) -> list[tuple[ReceiveResult, ProcessResult | None]]:
+        """``receive_and_process`` for several messages, all in one transaction (group commit:
+        one commit, and on SQLite one writer's turn, for all of them). If any of them fails,
+        none is kept and the exception propagates."""
+        self.support.current()  # refresh the cache now, not inside the write transaction
+        prepared = [self._prepare(raw, envelope) for raw, envelope in messages]
+        outcomes: list[tuple[ReceiveResult, ProcessResult | None]] = []
+        with self.db.transaction() as session:
+            for item in prepared:
+                with bound_contextvars(inbox=None, message_id=item.message_id, ticket=None):
+                    outcomes.append(self._record_and_store(session, item))
+        for item, (_, result) in zip(prepared, outcomes, strict=True):
+            if result is not None:
+                with bound_contextvars(message_id=item.message_id):
+                    self._log(result)
+        return outcomes
+
+    def _prepare(self, raw: bytes, envelope: Envelope) -> _Prepared:
+        """Everything before the transaction: the blob written, the message understood."""
         with bound_contextvars(inbox=None, message_id=None, ticket=None):
-            self.support.current()  # refresh the cache now, not inside the write transaction
             content_hash = self.blobs.put(raw)
             quick = quick_headers(raw, content_hash)
             inbound, verdict = self._understand(raw, envelope.mail_from[:320])
-            with self.db.transaction() as session:
-                received, row = record(
-                    session, content_hash, quick, len(raw), envelope, processing_as=verdict.kind
-                )
-                if row is None:
-                    return received, None
-                bind_contextvars(inbox=row.id)
-                result = self._store(session, row, inbound, verdict)
-            self._log(result)
-            return received, result
+        return _Prepared(envelope, content_hash, quick, len(raw), inbound, verdict)
+
+    def _record_and_store(
+        self, session: Session, item: _Prepared
+    ) -> tuple[ReceiveResult, ProcessResult | None]:
+        received, row = record(
+            session,
+            item.content_hash,
+            item.quick,
+            item.size,
+            item.envelope,
+            processing_as=item.verdict.kind,
+        )
+        if row is None:
+            return received, None
+        bind_contextvars(inbox=row.id)
+        return received, self._store(session, row, item.inbound, item.verdict)
 
     def _understand(self, raw: bytes, envelope_from: str) -> tuple[InboundMessage, Classification]:
         """Parse and classify, outside any transaction (the slow part; SQLite has one writer)."""
@@ -246,10 +292,14 @@ class Pipeline:
         addresses = self.support.known()  # refreshed before this transaction began
         support = support_address_for(inbound, row, addresses, self.keys)
         ticket, events = open_or_attach(
-            session, decision, inbound, row, support_address=support, now=now
+            session,
+            decision,
+            inbound,
+            row,
+            support_address=support,
+            address=self.support.entry(support),
+            now=now,
         )
-        if decision.is_new:
-            apply_address_defaults(ticket, self.support.entry(support))
         # Mail from an agent's address (a ticket an agent opens, or a forgery) gets no ack.
         may_auto_respond = (
             verdict.may_auto_respond
@@ -355,10 +405,18 @@ class Pipeline:
     def _finish(
         row: InboxItem, ticket_id: int | None, action: str, reason: str, now
     ) -> ProcessResult:  # type: ignore[no-untyped-def]
-        row.state = InboxState.PROCESSED
-        row.ticket_id = ticket_id
-        row.error = None if action != "dropped" else reason[:2000]
-        row.processed_at = now
+        session = object_session(row)
+        assert session is not None
+        update_persistent(
+            session,
+            row,
+            state=InboxState.PROCESSED,
+            ticket_id=ticket_id,
+            error=None if action != "dropped" else reason[:2000],
+            processed_at=now,
+            attempts=row.attempts,  # counted by the caller (a retry), written with the rest
+            classification=row.classification,
+        )
         return ProcessResult(row.id, "processed", ticket_id, action, reason)
 
     def _thread_input(self, msg: InboundMessage, row: InboxItem) -> ThreadInput:

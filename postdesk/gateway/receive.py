@@ -17,7 +17,7 @@ from email.policy import compat32
 from email.utils import getaddresses
 from typing import Literal
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -25,6 +25,7 @@ from postdesk.contracts import BlobStore
 from postdesk.inbound.decode import strip_controls
 from postdesk.inbound.message import Envelope
 from postdesk.store.db import Database
+from postdesk.store.direct import insert_persistent, insert_rows
 from postdesk.store.enums import InboxState
 from postdesk.store.models import InboxArrival, InboxItem
 
@@ -68,6 +69,13 @@ def synthetic_message_id(content_hash: str) -> str:
     return f"missing.{content_hash[:32]}@postdesk.invalid"
 
 
+# Both unique lookups in one statement (each side is an index lookup): the same bytes (a
+# redelivery) win over the same Message-ID from the same sender (a duplicate).
+_SEEN = select(InboxItem.id, InboxItem.content_hash == bindparam("hash")).where(
+    or_(InboxItem.content_hash == bindparam("hash"), InboxItem.dedupe_key == bindparam("key"))
+)
+
+
 def dedupe_key(message_id: str, sender: str) -> str:
     return hashlib.sha256(f"{message_id}\0{sender}".encode()).hexdigest()
 
@@ -100,18 +108,11 @@ def record(
     message, also return its row. ``processing_as``: the caller processes a new row in this
     same transaction, as this classification (so the row is written once, already counted)."""
     key = dedupe_key(quick.message_id, quick.sender)
-    # Both unique lookups in one statement (each side is an index lookup): the same bytes
-    # (a redelivery) win over the same Message-ID from the same sender (a duplicate).
-    seen = session.execute(
-        select(InboxItem.id, InboxItem.content_hash == content_hash).where(
-            or_(InboxItem.content_hash == content_hash, InboxItem.dedupe_key == key)
-        )
-    ).all()
+    seen = session.connection().execute(_SEEN, {"hash": content_hash, "key": key}).all()
     same_bytes = next((row_id for row_id, same in seen if same), None)
     if same_bytes is not None:
-        session.add(
-            InboxArrival(inbox_id=same_bytes, source=env.source, envelope_to=list(env.rcpt_to))
-        )
+        arrival = {"inbox_id": same_bytes, "source": env.source, "envelope_to": list(env.rcpt_to)}
+        insert_rows(session, InboxArrival, [arrival])
         return ReceiveResult(same_bytes, "redelivery", same_bytes), None
     first = seen[0][0] if seen else None
     item = InboxItem(
@@ -129,8 +130,7 @@ def record(
     )
     if processing_as is not None and not first:
         item.attempts, item.classification = 1, processing_as
-    session.add(item)
-    session.flush()
+    insert_persistent(session, item)
     if first:
         return ReceiveResult(item.id, "duplicate", first), None
     return ReceiveResult(item.id, "new"), item

@@ -9,6 +9,7 @@ import signal
 from dataclasses import dataclass, field
 from typing import Any
 
+from postdesk.gateway.accept_batches import BatchAcceptor
 from postdesk.gateway.app import App
 from postdesk.gateway.ingest_service import IngestService
 from postdesk.gateway.pipeline import ProcessResult
@@ -30,6 +31,7 @@ class Gateway:
     outbox_wake: asyncio.Event = field(default_factory=asyncio.Event)
     smtp_port: int = 0
     ingest: IngestService | None = None
+    acceptor: BatchAcceptor | None = None  # SMTP/LMTP messages, in batches
     imap: Any = None  # MailboxSupervisor, when mailboxes are configured
     web: Any = None  # admin.server.WebServer, when the admin is served
     time_rules: Any = None  # TimeRules, when the scheduler is on
@@ -66,6 +68,8 @@ class Gateway:
         if imap:
             self._start_imap()
         if smtp:
+            self.acceptor = BatchAcceptor(self.app.accept_many, max_batch=s.smtp_batch_max)
+            self.acceptor.start()
             handler = GatewayHandler(
                 self._receive,
                 self.app.support,
@@ -149,7 +153,8 @@ class Gateway:
                 await asyncio.wait_for(self.stop_event.wait(), IMAP_RECONCILE_SECONDS)
 
     async def _receive(self, raw: bytes, envelope: Envelope) -> None:
-        accepted = await self.app.accept_async(raw, envelope)
+        assert self.acceptor is not None
+        accepted = await self.acceptor.accept(raw, envelope)
         if accepted.processed is not None:
             self._processed(accepted.processed)
 
@@ -166,6 +171,8 @@ class Gateway:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+        if self.acceptor is not None:
+            await asyncio.to_thread(self.acceptor.stop)  # what was handed over is still stored
         for task in self._tasks:
             try:
                 await asyncio.wait_for(task, timeout=10)

@@ -42,6 +42,11 @@ class Settings(BaseSettings):
         description="answer 451 while processing a stored message fails, this many times; "
         "after that accept it and leave it failed in the inbox for an operator",
     )
+    smtp_batch_max: int = Field(
+        16,
+        description="messages that arrived together are stored in one transaction, up to "
+        "this many (1: one transaction each)",
+    )
     mailboxes_file: Path | None = Field(
         None, description="YAML list of IMAP mailboxes to poll (see README: IMAP mailboxes)"
     )

@@ -17,6 +17,7 @@ from postdesk.outbound.public_reply import ours
 from postdesk.rules.engine import Event, event_for
 from postdesk.store.audit_log import audit
 from postdesk.store.changes import set_status
+from postdesk.store.direct import insert_persistent, insert_rows
 from postdesk.store.enums import Status
 from postdesk.store.models import Attachment, InboxItem, Message, Ticket
 from postdesk.store.tickets import add_participants, contact_for, no_participants_yet
@@ -57,10 +58,13 @@ def open_or_attach(
     row: InboxItem,
     *,
     support_address: str,
+    address: SupportAddress | None = None,
     now: datetime,
 ) -> tuple[Ticket, list[Event]]:
+    """The ticket ``decision`` names, or a new one; ``address``: the entry of the support
+    address, whose defaults a new ticket takes."""
     if decision.is_new:
-        return _open_ticket(session, decision, msg, support_address, now)
+        return _open_ticket(session, decision, msg, support_address, address, now)
     # Lock only the ticket row: PostgreSQL refuses FOR UPDATE on the outer-joined relations.
     ticket = session.get(Ticket, decision.ticket_id, with_for_update={"of": Ticket})
     assert ticket is not None, "threading named a ticket that does not exist"
@@ -93,13 +97,15 @@ def _open_ticket(
     decision: ThreadDecision,
     msg: InboundMessage,
     support_address: str,
+    address: SupportAddress | None,
     now: datetime,
 ) -> tuple[Ticket, list[Event]]:
     sender = msg.from_addr
     requester = contact_for(session, sender.email, sender.name) if sender else None
     ticket = Ticket(
         subject=(clean_subject(msg.subject) or "(no subject)")[:998],
-        requester=requester,
+        requester=requester,  # kept on the object as loaded; the row gets requester_id
+        requester_id=requester.id if requester else None,
         org_id=requester.org_id if requester else None,
         support_address=support_address,
         origin="email",
@@ -107,8 +113,8 @@ def _open_ticket(
         created_at=now,
         updated_at=now,
     )
-    session.add(ticket)
-    session.flush()
+    apply_address_defaults(ticket, address)
+    insert_persistent(session, ticket)
     no_participants_yet(session, ticket.id)
     if requester is not None:
         add_participants(session, ticket.id, [requester.email], role="requester")
@@ -162,20 +168,23 @@ def store_message(
         thread_reason=decision.reason[:200],
         created_at=now,
     )
-    session.add(message)
-    session.flush()
-    for att in msg.attachments:
-        session.add(
-            Attachment(
-                message_id=message.id,
-                filename=att.filename,
-                content_type=att.content_type,
-                size=att.size,
-                sha256=att.sha256,
-                content_id=att.content_id,
-                inline=att.inline,
-            )
-        )
+    insert_persistent(session, message)
+    insert_rows(
+        session,
+        Attachment,
+        [
+            {
+                "message_id": message.id,
+                "filename": att.filename,
+                "content_type": att.content_type,
+                "size": att.size,
+                "sha256": att.sha256,
+                "content_id": att.content_id,
+                "inline": att.inline,
+            }
+            for att in msg.attachments
+        ],
+    )
     if not join_thread:
         return message
     # Reply-all participants join the public thread; our own addresses never do.

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from postdesk.outbound.compose import OutgoingMail, build_message
 from postdesk.outbound.suppression import suppressed
 from postdesk.store.audit_log import audit
+from postdesk.store.direct import insert_persistent, insert_rows
 from postdesk.store.enums import OutboxState
 from postdesk.store.models import OutboxItem
 from postdesk.store.suppression_models import AutoReplySent
@@ -32,22 +33,23 @@ def enqueue(
     blocked = dict(withheld or {}) | suppressed(session, mail.recipients, now)
     recipients = [r for r in mail.recipients if r.lower() not in blocked]
     reasons = "; ".join(f"{a}: {why}" for a, why in sorted(blocked.items()))
-    item = OutboxItem(
-        ticket_id=mail.ticket_id,
-        kind=mail.kind,
-        automatic=mail.automatic,
-        mail_from=mail.from_address,
-        recipients=recipients or mail.recipients,
-        message_id=mail.message_id.lower(),
-        subject=mail.subject,
-        raw=build_message(mail, now),
-        state=OutboxState.PENDING if recipients else OutboxState.SUPPRESSED,
-        last_error=reasons[:2000] or None,
-        next_attempt_at=now,
-        created_at=now,
+    item = insert_persistent(
+        session,
+        OutboxItem(
+            ticket_id=mail.ticket_id,
+            kind=mail.kind,
+            automatic=mail.automatic,
+            mail_from=mail.from_address,
+            recipients=recipients or mail.recipients,
+            message_id=mail.message_id.lower(),
+            subject=mail.subject,
+            raw=build_message(mail, now),
+            state=OutboxState.PENDING if recipients else OutboxState.SUPPRESSED,
+            last_error=reasons[:2000] or None,
+            next_attempt_at=now,
+            created_at=now,
+        ),
     )
-    session.add(item)
-    session.flush()
     if mail.automatic and recipients:
         record_automatic(session, item.id, recipients, now)
     if blocked and mail.ticket_id is not None:
@@ -66,8 +68,9 @@ def record_automatic(
     session: Session, outbox_id: int, recipients: Sequence[str], now: datetime
 ) -> None:
     """Note automatic mail about to go to ``recipients``: what the auto-reply caps count."""
-    session.execute(
-        insert(AutoReplySent),
+    insert_rows(
+        session,
+        AutoReplySent,
         [
             {"email": r, "sent_at": now, "outbox_id": outbox_id}
             for r in dict.fromkeys(r.lower() for r in recipients)

@@ -15,6 +15,7 @@ from postdesk.outbound.limits import AutoReplyLimits
 from postdesk.outbound.outbox import enqueue
 from postdesk.outbound.render import Renderer
 from postdesk.outbound.suppression import auto_reply_capped
+from postdesk.store.direct import insert_rows
 from postdesk.store.enums import OutboxState, TicketType
 from postdesk.store.models import Agent, Message, OutboxItem, Ticket
 from postdesk.store.workflow import WorkflowError
@@ -111,24 +112,28 @@ def send_ticket_mail(
     if item.state == OutboxState.SUPPRESSED or not record:
         return item  # nothing goes out; the outbox row and the audit entry say why
     # The thread shows what we sent, next to what we received.
-    session.add(
-        Message(
-            ticket_id=ticket.id,
-            direction="out",
-            visibility="public",
-            kind=kind,
-            author_agent_id=author_agent_id,
-            from_address=support,
-            from_name=mail.from_name,
-            to_addresses=list(mail.to),
-            cc_addresses=list(mail.cc),
-            subject=mail.subject,
-            message_id=item.message_id,
-            in_reply_to=parent_message_id,
-            references=list(mail.references),
-            text_full=rendered.text,
-            text_new=rendered.text,
-            created_at=now,
-        )
+    insert_rows(
+        session,
+        Message,
+        [
+            {
+                "ticket_id": ticket.id,
+                "direction": "out",
+                "visibility": "public",
+                "kind": kind,
+                "author_agent_id": author_agent_id,
+                "from_address": support,
+                "from_name": mail.from_name,
+                "to_addresses": list(mail.to),
+                "cc_addresses": list(mail.cc),
+                "subject": mail.subject,
+                "message_id": item.message_id,
+                "in_reply_to": parent_message_id,
+                "references": list(mail.references),
+                "text_full": rendered.text,
+                "text_new": rendered.text,
+                "created_at": now,
+            }
+        ],
     )
     return item

@@ -21,12 +21,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from statistics import median
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import URL, func, or_, select
 from sqlalchemy.orm import Session
 
 from postdesk.rules.estimate import CLIENT_HISTORY, Neighbour, Suggestion, suggest
 from postdesk.rules.kb_text import build_query
 from postdesk.rules.similarity import Bm25
+from postdesk.store.direct import flush_pending
 from postdesk.store.enums import TicketType
 from postdesk.store.models import Message, Ticket
 from postdesk.store.task_models import TicketEstimate
@@ -83,8 +84,14 @@ class HistoryIndex:
         )
 
 
-Stamp = tuple[str, int | None, datetime | None]
-TermsKey = tuple[str, int, datetime]  # a restored or emptied database reuses ticket ids
+Stamp = tuple[URL, int | None, datetime | None]
+TermsKey = tuple[URL, int, datetime]  # a restored or emptied database reuses ticket ids
+
+# Two index lookups, not an aggregate over the history: this runs for every new support
+# ticket. Recording or changing an actual time moves ``actual_at``.
+_STAMP = select(func.max(TicketEstimate.ticket_id), func.max(TicketEstimate.actual_at)).where(
+    TicketEstimate.actual_minutes.is_not(None)
+)
 
 
 class StoreEstimateIndex:
@@ -98,17 +105,17 @@ class StoreEstimateIndex:
         self._last_build = (0.0, 0.0)  # monotonic end, seconds it took
         self._terms: dict[TermsKey, tuple[str, dict[str, int]]] = {}
 
-    def index(self, session: Session) -> HistoryIndex:
-        url = str(session.get_bind().engine.url)
-        # Two index lookups, not an aggregate over the history: this runs for every new
-        # support ticket. Recording or changing an actual time moves ``actual_at``.
-        top, newest = session.execute(
-            select(
-                func.max(TicketEstimate.ticket_id),
-                func.max(TicketEstimate.actual_at),
-            ).where(TicketEstimate.actual_minutes.is_not(None))
-        ).one()
-        stamp: Stamp = (url, top, newest)
+    def stamp(self, session: Session) -> Stamp:
+        """What the index is built from: ``stamp[1]`` is None while no time is recorded."""
+        flush_pending(session, TicketEstimate)
+        top, newest = session.connection().execute(_STAMP).one()
+        return (session.get_bind().engine.url, top, newest)
+
+    def index(self, session: Session, stamp: Stamp | None = None) -> HistoryIndex:
+        """The index for ``stamp`` (read now when not given)."""
+        if stamp is None:
+            stamp = self.stamp(session)
+        url = stamp[0]
         with self._lock:
             if self._built is not None and self._built[0] == stamp:
                 return self._built[1]

@@ -15,10 +15,10 @@ from sqlalchemy.orm import Session
 
 from postdesk.rules.engine import RuleContext
 from postdesk.rules.estimate import Suggestion
-from postdesk.rules.estimate_index import StoreEstimateIndex, client_ratios, doc_terms
+from postdesk.rules.estimate_index import Stamp, StoreEstimateIndex, client_ratios, doc_terms
 from postdesk.store.audit_log import savepoint
 from postdesk.store.enums import TicketType
-from postdesk.store.estimates import estimate_of, record_suggestion
+from postdesk.store.estimates import has_estimate, record_suggestion
 from postdesk.store.models import Message, Ticket
 
 # One per process: the index is rebuilt only when the resolved history changes.
@@ -28,11 +28,15 @@ log = logging.getLogger(__name__)
 
 
 def suggestion_for(
-    session: Session, ticket: Ticket, message: Message | None, index: StoreEstimateIndex
+    session: Session,
+    ticket: Ticket,
+    message: Message | None,
+    index: StoreEstimateIndex,
+    stamp: Stamp | None = None,
 ) -> Suggestion | None:
     text = (message.text_new or message.text_full) if message is not None else ""
     subject = (message.subject if message is not None else "") or ticket.subject
-    history = index.index(session)
+    history = index.index(session, stamp)
     if not history:
         return None  # nothing resolved yet: no suggestion, and no client history to read
     ratios = client_ratios(
@@ -51,16 +55,20 @@ class SuggestEstimate:
     def check(self, ctx: RuleContext) -> str | None:
         if ctx.ticket.type != TicketType.SUPPORT:
             return None
-        if estimate_of(ctx.session, ctx.ticket.id) is not None:
+        if has_estimate(ctx.session, ctx.ticket.id):
             return None
         return "new support ticket"
 
     def apply(self, ctx: RuleContext) -> None:
         # A suggestion is a help, not part of taking the mail in: if it fails, the message is
         # still processed (the savepoint undoes what the estimate wrote) and the error logged.
+        # With no time recorded yet there is nothing to suggest from: one read, no savepoint.
         try:
+            stamp = self.index.stamp(ctx.session)
+            if stamp[1] is None:
+                return
             with savepoint(ctx.session):
-                suggestion = suggestion_for(ctx.session, ctx.ticket, ctx.message, self.index)
+                suggestion = suggestion_for(ctx.session, ctx.ticket, ctx.message, self.index, stamp)
                 if suggestion is not None:
                     record_suggestion(
                         ctx.session, ctx.ticket, suggestion, actor=f"rule:{self.name}", now=ctx.now

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import URL, select
 from sqlalchemy.orm import Session
 
 from postdesk.rules.kb_text import tokens
@@ -112,10 +112,10 @@ class StoreBm25Search:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._built: tuple[tuple[str, tuple[int, datetime | None]], Bm25Index] | None = None
+        self._built: tuple[tuple[URL, tuple[int, datetime | None]], Bm25Index] | None = None
 
     def index(self, session: Session) -> Bm25Index:
-        key = (str(session.get_bind().engine.url), _stamp(session))
+        key = (session.get_bind().engine.url, kb_stamp(session))
         with self._lock:
             if self._built is not None and self._built[0] == key:
                 return self._built[1]
@@ -133,16 +133,6 @@ class StoreBm25Search:
         self, session: Session, query: Mapping[str, int], *, limit: int = 3
     ) -> list[ArticleHit]:
         return self.index(session).search(query, limit=limit)
-
-
-def _stamp(session: Session) -> tuple[int, datetime | None]:
-    """``kb_stamp``, without flushing a new ticket's pending rows first when no article is
-    among them (the usual case: a flush per message only to read the KB's stamp)."""
-    pending = (*session.new, *session.dirty, *session.deleted)
-    if any(isinstance(obj, KbArticle) for obj in pending):
-        return kb_stamp(session)
-    with session.no_autoflush:
-        return kb_stamp(session)
 
 
 def pick_suggestions(

@@ -29,15 +29,12 @@ def _team(session: Session, team: str | None) -> list[Agent]:
     )
 
 
+_MANAGERS = select(Agent).where(Agent.role == "manager", Agent.active.is_(True)).order_by(Agent.id)
+
+
 def managers(session: Session) -> list[Agent]:
     with session.no_autoflush:  # rules do not write agents: nothing pending to flush first
-        return list(
-            session.scalars(
-                select(Agent)
-                .where(Agent.role == "manager", Agent.active.is_(True))
-                .order_by(Agent.id)
-            )
-        )
+        return list(session.scalars(_MANAGERS))
 
 
 def ticket_team(ticket: Ticket, policy: Policy) -> str | None:

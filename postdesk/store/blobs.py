@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
+import secrets
 from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
+
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_HEX = frozenset("0123456789abcdef")
 
 
 class FileBlobStore:
@@ -20,7 +23,7 @@ class FileBlobStore:
         self.root.mkdir(parents=True, exist_ok=True)
 
     def path(self, sha256: str) -> Path:
-        if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
+        if len(sha256) != 64 or not _HEX.issuperset(sha256):
             raise ValueError(f"not a sha256: {sha256!r}")
         return self.root / sha256[:2] / sha256[2:4] / sha256
 
@@ -30,7 +33,9 @@ class FileBlobStore:
     def put_stream(self, chunks: Iterable[bytes]) -> tuple[str, int]:
         digest = hashlib.sha256()
         size = 0
-        fd, tmp_name = tempfile.mkstemp(dir=self.root, prefix=".tmp-")
+        # As tempfile.mkstemp does, without its per-call setup (this runs for every message).
+        tmp_name = os.path.join(self.root, f".tmp-{secrets.token_hex(8)}")
+        fd = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, 0o600)
         try:
             with os.fdopen(fd, "wb") as tmp:
                 for chunk in chunks:
@@ -41,17 +46,27 @@ class FileBlobStore:
                 os.fsync(tmp.fileno())
             sha = digest.hexdigest()
             final = self.path(sha)
-            if final.exists():
+            if os.path.exists(final):
                 os.unlink(tmp_name)
                 return sha, size
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp_name, final)
+            try:
+                os.replace(tmp_name, final)
+            except FileNotFoundError:  # the first blob under this prefix: make its directories
+                self._make_dirs(final.parent)
+                os.replace(tmp_name, final)
             _fsync_dir(final.parent)
             return sha, size
         except BaseException:
             if os.path.exists(tmp_name):
                 os.unlink(tmp_name)
             raise
+
+    def _make_dirs(self, leaf: Path) -> None:
+        """``<root>/ab/cd``, each new directory's entry made durable in its parent."""
+        for directory in (leaf.parent, leaf):
+            if not directory.is_dir():
+                directory.mkdir(exist_ok=True)
+                _fsync_dir(directory.parent)
 
     def get(self, sha256: str) -> bytes:
         return self.path(sha256).read_bytes()

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from postdesk.rules.estimate import Suggestion, parse_minutes
 from postdesk.store.audit_log import audit
+from postdesk.store.direct import flush_pending
 from postdesk.store.models import Ticket
 from postdesk.store.task_models import TicketEstimate
 
@@ -25,6 +27,17 @@ def estimate_of(session: Session, ticket_id: int) -> TicketEstimate | None:
         pending = (o for o in session.new if isinstance(o, TicketEstimate))
         row = next((o for o in pending if o.ticket_id == ticket_id), None)
     return row
+
+
+_HAS_ESTIMATE = select(TicketEstimate.ticket_id).where(TicketEstimate.ticket_id == bindparam("id"))
+
+
+def has_estimate(session: Session, ticket_id: int) -> bool:
+    """Whether the ticket has an estimate row (one added in this transaction included).
+    Asked for every new support ticket: a plain lookup, no flush unless an estimate is
+    pending."""
+    flush_pending(session, TicketEstimate)
+    return session.connection().scalar(_HAS_ESTIMATE, {"id": ticket_id}) is not None
 
 
 def _row(session: Session, ticket: Ticket, now: datetime) -> TicketEstimate:

@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from postdesk.store.direct import flush_pending
 from postdesk.store.kb_models import KbArticle, KbCategory
 
 STATES = ("draft", "published")
@@ -79,6 +80,9 @@ def list_articles(session: Session, state: str | None = None) -> Sequence[KbArti
     return session.scalars(query).all()
 
 
+_STAMP = select(func.count(KbArticle.id), func.max(KbArticle.updated_at))
+
+
 def article_data(article: KbArticle) -> ArticleData:
     return ArticleData(
         slug=article.slug,
@@ -92,8 +96,8 @@ def article_data(article: KbArticle) -> ArticleData:
 
 def kb_stamp(session: Session) -> tuple[int, datetime | None]:
     """Changes when any article is added, edited, (un)published or deleted: the search index
-    is rebuilt when this differs from the stamp it was built at."""
-    count, latest = session.execute(
-        select(func.count(KbArticle.id), func.max(KbArticle.updated_at))
-    ).one()
+    is rebuilt when this differs from the stamp it was built at. Asked for every new ticket:
+    it flushes only when an article is among the session's pending changes."""
+    flush_pending(session, KbArticle)
+    count, latest = session.connection().execute(_STAMP).one()
     return int(count), latest

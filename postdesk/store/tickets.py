@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from postdesk.store.direct import insert_persistent, insert_rows
 from postdesk.store.models import (
     Agent,
     ClientDomain,
@@ -19,6 +20,16 @@ from postdesk.store.models import (
 from postdesk.store.session_cache import cache
 from postdesk.threading.decide import TicketRef
 
+# Built once: each runs for most inbound messages (postdesk.store.direct says why it matters).
+_MESSAGE_TICKET = select(Message.ticket_id).where(Message.message_id == bindparam("mid")).limit(1)
+_OUTBOX_TICKET = (
+    select(OutboxItem.ticket_id).where(OutboxItem.message_id == bindparam("mid")).limit(1)
+)
+_PARTICIPANTS = select(Participant.email).where(Participant.ticket_id == bindparam("ticket"))
+_CONTACT = select(Contact).where(Contact.email == bindparam("email"))
+_DOMAIN_ORG = select(ClientDomain.org_id).where(ClientDomain.domain == bindparam("domain"))
+_ACTIVE_AGENT_ID = select(Agent.id).where(Agent.email == bindparam("email"), Agent.active.is_(True))
+
 
 class SqlThreadLookup:
     """``ThreadLookup`` over the store: our outgoing Message-IDs and every stored message's."""
@@ -30,13 +41,10 @@ class SqlThreadLookup:
         mid = message_id.strip().strip("<>").lower()
         if not mid:
             return None
-        ticket_id = self.session.scalar(
-            select(Message.ticket_id).where(Message.message_id == mid).limit(1)
-        )
+        conn = self.session.connection()
+        ticket_id = conn.scalar(_MESSAGE_TICKET, {"mid": mid})
         if ticket_id is None:
-            ticket_id = self.session.scalar(
-                select(OutboxItem.ticket_id).where(OutboxItem.message_id == mid).limit(1)
-            )
+            ticket_id = conn.scalar(_OUTBOX_TICKET, {"mid": mid})
         return self.by_number(ticket_id) if ticket_id is not None else None
 
     def by_number(self, number: int) -> TicketRef | None:
@@ -52,9 +60,7 @@ class SqlThreadLookup:
 
 
 def participant_emails(session: Session, ticket: Ticket) -> set[str]:
-    emails = set(
-        session.scalars(select(Participant.email).where(Participant.ticket_id == ticket.id))
-    )
+    emails = set(session.connection().scalars(_PARTICIPANTS, {"ticket": ticket.id}))
     if ticket.assignee is not None:
         emails.add(ticket.assignee.email)
     return emails
@@ -64,13 +70,11 @@ def contact_for(session: Session, email: str, name: str = "") -> Contact:
     """The contact for an address, created on first sight and linked to its client by domain."""
     email = email.lower()
     known = cache(session, "contacts")
-    contact = known.get(email) or session.scalar(select(Contact).where(Contact.email == email))
+    contact = known.get(email) or session.scalar(_CONTACT, {"email": email})
     if contact is None:
         domain = email.rpartition("@")[2]
-        org_id = session.scalar(select(ClientDomain.org_id).where(ClientDomain.domain == domain))
-        contact = Contact(email=email, name=name[:200], org_id=org_id)
-        session.add(contact)
-        session.flush()
+        org_id = session.connection().scalar(_DOMAIN_ORG, {"domain": domain})
+        contact = insert_persistent(session, Contact(email=email, name=name[:200], org_id=org_id))
     known[email] = contact
     if name and not contact.name:
         contact.name = name[:200]
@@ -78,7 +82,11 @@ def contact_for(session: Session, email: str, name: str = "") -> Contact:
 
 
 def agent_by_email(session: Session, email: str) -> Agent | None:
-    return session.scalar(select(Agent).where(Agent.email == email.lower(), Agent.active.is_(True)))
+    """The active agent with this address. Asked for every inbound message, and most are
+    from clients: a plain id lookup first, the agent object only when there is one."""
+    with session.no_autoflush:  # nothing pending changes who is an agent
+        agent_id = session.connection().scalar(_ACTIVE_AGENT_ID, {"email": email.lower()})
+        return session.get(Agent, agent_id) if agent_id is not None else None
 
 
 def no_participants_yet(session: Session, ticket_id: int) -> None:
@@ -93,13 +101,15 @@ def add_participants(
     existing = known.get(ticket_id)
     if existing is None:
         existing = known[ticket_id] = set(
-            session.scalars(select(Participant.email).where(Participant.ticket_id == ticket_id))
+            session.connection().scalars(_PARTICIPANTS, {"ticket": ticket_id})
         )
+    rows = []
     for email in emails:
         email = email.lower()
         if email and email not in existing:
-            session.add(Participant(ticket_id=ticket_id, email=email, role=role))
+            rows.append({"ticket_id": ticket_id, "email": email, "role": role})
             existing.add(email)
+    insert_rows(session, Participant, rows)
 
 
 def thread_messages(session: Session, ticket_id: int) -> list[Message]:

@@ -156,13 +156,19 @@ def test_a_failing_estimate_never_fails_the_message(
 ) -> None:
     from postdesk.rules.estimate_rule import SHARED_INDEX
 
-    def broken(_session: object) -> object:
+    # A resolved ticket with its time, so the suggestion reads the history index...
+    _resolve_with(app, _open(app, "bo@client.example", *PRINTER[0]), 30)
+    calls: list[object] = []
+
+    def broken(*args: object) -> object:
+        calls.append(args)
         raise RuntimeError("index unavailable")
 
-    monkeypatch.setattr(SHARED_INDEX, "index", broken)  # a fault injected into a help
+    monkeypatch.setattr(SHARED_INDEX, "index", broken)  # ...and a fault injected into it
     raw = client_mail("ana@client.example", "support@example.com", "Printer", "It jams")
     accepted = app.accept(raw, Envelope("ana@client.example", ("support@example.com",)))
     assert accepted.processed is not None and accepted.processed.state == "processed"
+    assert calls, "the history index was never asked"
     with app.db.sessions() as s:
         assert estimate_of(s, accepted.processed.ticket_id) is None
         assert s.get(Ticket, accepted.processed.ticket_id) is not None

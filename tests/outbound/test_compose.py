@@ -7,8 +7,17 @@ import email.policy
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from postdesk.outbound.compose import HeaderError, OutgoingMail, build_message, thread_references
+from postdesk.outbound.compose import (
+    HeaderError,
+    OutgoingMail,
+    _direct_message,
+    _library_message,
+    build_message,
+    thread_references,
+)
 
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
 
@@ -92,3 +101,65 @@ def test_attachments_make_a_mixed_message_with_readable_names() -> None:
     ]
     assert got == [(f.filename, f.content_type, f.data) for f in files]
     assert msg["In-Reply-To"] == "<orig@client.example>"
+
+
+# The direct build (text, or text and HTML) against the standard library's, which attachments
+# still use: a reader must see the same headers and the same decoded text in both.
+_line_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n"))
+_body = st.lists(
+    st.one_of(
+        _line_text,
+        st.sampled_from(["", ".", "From here", "a=b", "trailing space ", "tab\t", "x" * 200]),
+    ),
+    max_size=12,
+).map("\n".join)
+
+
+def _readable(raw: bytes) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    msg = parsed(raw)
+    skip = {"content-type", "mime-version", "content-transfer-encoding"}
+    headers = [(k, str(v)) for k, v in msg.items() if k.lower() not in skip]
+    parts = [(p.get_content_type(), p.get_content()) for p in msg.walk() if not p.is_multipart()]
+    return headers, parts
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    subject=_line_text,
+    name=_line_text,
+    text=_body,
+    html=st.none() | _body,
+    refs=st.lists(st.from_regex(r"[a-z0-9.]{1,40}@[a-z]{1,12}\.example", fullmatch=True)),
+)
+def test_direct_build_reads_as_the_library_build(
+    subject: str, name: str, text: str, html: str | None, refs: list[str]
+) -> None:
+    m = mail(
+        subject=subject,
+        from_name=name,
+        text=text,
+        html=html,
+        references=tuple(refs),
+        cc=("cc@client.example",),
+    )
+    direct, library = _direct_message(m, NOW), _library_message(m, NOW)
+    assert _readable(direct) == _readable(library)
+    # Folded exactly as the library folds (only the boundary differs), and the bodies'
+    # quoted-printable lines within 76 characters.
+    head, _, body = direct.partition(b"\r\n\r\n")
+    assert _own_header_lines(head) == _own_header_lines(library.partition(b"\r\n\r\n")[0])
+    assert [line for line in body.split(b"\r\n") if len(line) > 76] == []
+    assert b"\n" not in direct.replace(b"\r\n", b""), "a bare LF"
+    assert parsed(direct).defects == []
+
+
+def _own_header_lines(head: bytes) -> list[bytes]:
+    """The header block as folded, one entry per header, without the MIME headers."""
+    fields: list[bytes] = []
+    for line in head.split(b"\r\n"):
+        if line[:1] in (b" ", b"\t") and fields:
+            fields[-1] += b"\r\n" + line
+        else:
+            fields.append(line)
+    mime = (b"Content-Type:", b"MIME-Version:", b"Content-Transfer-Encoding:")
+    return [f for f in fields if not f.startswith(mime)]

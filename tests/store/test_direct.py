@@ -1,0 +1,136 @@
+"""Rows written with one Core statement behave as the ORM's own objects would.
+
+``postdesk.store.direct`` hands the session objects it wrote itself; these tests hold it to
+what the ORM promises for its own: defaults applied, nothing left to flush or fetch again,
+later changes written, and nothing from an undone savepoint or transaction handed out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import event, select
+
+from postdesk.store.db import Database
+from postdesk.store.direct import flush_pending, insert_persistent, insert_rows, update_persistent
+from postdesk.store.models import Contact, InboxItem, Participant, Ticket
+
+NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    database = Database(database_url)
+    yield database
+    database.dispose()
+
+
+def _statements(db: Database) -> list[str]:
+    seen: list[str] = []
+
+    @event.listens_for(db.engine, "before_cursor_execute")
+    def _statement(_c, _cur, statement: str, *_rest: object) -> None:  # type: ignore[no-untyped-def]
+        seen.append(" ".join(statement.split()))
+
+    return seen
+
+
+def _inbox(n: int) -> InboxItem:
+    return InboxItem(content_hash=f"{n:064x}", source="smtp", message_id=f"m{n}@example.org")
+
+
+def test_an_object_written_directly_is_persistent_with_its_defaults(db: Database) -> None:
+    statements = _statements(db)
+    with db.transaction() as s:
+        item = insert_persistent(s, _inbox(1))
+        written = len(statements)
+        # Every column is loaded (defaults included): reading them asks nothing more.
+        assert (item.state, item.attempts, item.envelope_to, item.authenticated) == (
+            "received",
+            0,
+            [],
+            False,
+        )
+        assert item.received_at is not None and item.error is None
+        assert len(statements) == written
+        assert item in s and not s.new and not s.dirty
+        assert s.get(InboxItem, item.id) is item  # the identity map holds it
+        s.flush()
+        assert len(statements) == written  # nothing to flush
+        item.state = "processed"  # a later change is flushed as for any loaded object
+    with db.sessions() as s:
+        stored = s.get(InboxItem, item.id)
+        assert stored is not None and stored.state == "processed"
+        assert stored.message_id == "m1@example.org" and stored.received_at == item.received_at
+
+
+def test_an_undone_savepoint_takes_its_direct_rows_out_of_the_session(db: Database) -> None:
+    with db.transaction() as s:
+        kept = insert_persistent(s, _inbox(1))
+        nested = s.begin_nested()
+        ghost = insert_persistent(s, _inbox(2))
+        inner = s.begin_nested()
+        deeper = insert_persistent(s, _inbox(3))
+        inner.commit()  # released: its row now stands or falls with ``nested``
+        nested.rollback()
+        assert kept in s and ghost not in s and deeper not in s
+        assert s.get(InboxItem, ghost.id) is None and s.get(InboxItem, deeper.id) is None
+        assert s.get(InboxItem, kept.id) is kept
+    with db.sessions() as s:
+        assert s.scalars(select(InboxItem.message_id)).all() == ["m1@example.org"]
+
+
+def test_a_released_savepoint_keeps_its_rows_with_the_transaction(db: Database) -> None:
+    with db.transaction() as s:
+        with s.begin_nested():
+            inside = insert_persistent(s, _inbox(4))
+        assert inside in s
+    with db.sessions() as s:
+        assert s.get(InboxItem, inside.id) is not None
+
+
+def test_a_rolled_back_transaction_hands_out_none_of_its_rows(db: Database) -> None:
+    session = db.sessions()
+    with session:
+        session.begin()
+        lost = insert_persistent(session, _inbox(5))
+        lost_id = lost.id
+        session.rollback()
+        assert lost not in session
+        assert session.get(InboxItem, lost_id) is None
+
+
+def test_update_persistent_writes_at_once_and_leaves_nothing_to_flush(db: Database) -> None:
+    statements = _statements(db)
+    with db.transaction() as s:
+        item = insert_persistent(s, _inbox(6))
+        update_persistent(s, item, state="processed", processed_at=NOW, attempts=1)
+        assert (item.state, item.processed_at, item.attempts) == ("processed", NOW, 1)
+        assert not s.dirty
+        before = len(statements)
+        s.flush()
+        assert len(statements) == before
+        assert any(st.startswith("UPDATE inbox SET") for st in statements)
+    with db.sessions() as s:
+        stored = s.get(InboxItem, item.id)
+        assert stored is not None and (stored.state, stored.attempts) == ("processed", 1)
+        assert stored.processed_at == NOW
+
+
+def test_plain_rows_take_their_defaults_and_flush_pending_flushes_only_its_models(
+    db: Database,
+) -> None:
+    with db.transaction() as s:
+        ticket = Ticket(subject="t", support_address="support@example.com")
+        s.add(ticket)
+        s.flush()
+        insert_rows(s, Participant, [{"ticket_id": ticket.id, "email": "a@example.org"}])
+        s.add(Contact(email="pending@example.org"))
+        flush_pending(s, Participant)
+        assert s.new  # the contact is not a Participant: still pending
+        flush_pending(s, Contact)
+        assert not s.new
+        roles = s.execute(select(Participant.email, Participant.role)).all()
+    assert [tuple(r) for r in roles] == [("a@example.org", "cc")]

@@ -1,12 +1,15 @@
 """End-to-end durable SMTP ingest versus a bare aiosmtpd receiver that only parses.
 
-    python benchmarks/ingest.py [--messages 600] [--clients 4] [--database-url URL]
+  python benchmarks/ingest.py [--messages 600] [--clients 4] [--rounds 3] [--pg | --database-url U]
 
 Both runs receive the same generated corpus over loopback SMTP from the same client
 processes. The bare receiver parses each message (postdesk's parser) and keeps nothing;
 the gateway stores it durably (fsync'd blob + committed inbox row), parses, threads,
 stores the ticket and message, runs the rules and commits the acknowledgement to the
-outbox before answering 250. Prints messages/second for both and their ratio.
+outbox before answering 250. The two take turns, ``--rounds`` times (each gateway round on
+a fresh store), so a machine whose speed drifts affects both alike; prints messages/second
+of each round, the ratio of each pair and the median ratio. ``--pg`` gives each round a new
+database on the local PostgreSQL; ``--database-url`` names an empty database (one round).
 """
 
 from __future__ import annotations
@@ -14,11 +17,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing as mp
+import os
 import smtplib
+import statistics
 import sys
 import tempfile
 import threading
 import time
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -174,18 +181,52 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=600)
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--pg", action="store_true", help="a fresh database on local PostgreSQL for each round"
+    )
     parser.add_argument("--database-url", default=None, help="default: SQLite in a temp dir")
     args = parser.parse_args()
     corpus = generate(args.messages)
     size = sum(len(m) for m in corpus) / len(corpus)
-    print(f"corpus: {len(corpus)} messages, mean {size / 1024:.1f} KiB, {args.clients} clients")
+    store = "PostgreSQL" if args.pg or args.database_url else "SQLite"
+    print(
+        f"corpus: {len(corpus)} messages, mean {size / 1024:.1f} KiB, {args.clients} clients, "
+        f"{store}, {os.cpu_count()} CPUs"
+    )
+    print(f"{'round':>5} {'bare msg/s':>11} {'durable msg/s':>14} {'ratio':>6}")
+    ratios = []
     with tempfile.TemporaryDirectory() as tmp:
-        bare = bench_bare(corpus, args.clients, Path(tmp))
-        print(f"bare aiosmtpd + parse:        {bare:8.1f} msg/s")
-        full = bench_gateway(corpus, args.clients, Path(tmp), args.database_url)
-        store = "PostgreSQL" if args.database_url else "SQLite"
-        print(f"postdesk durable ingest ({store}): {full:8.1f} msg/s")
-    print(f"ratio: {full / bare:.2f}")
+        for n in range(1, args.rounds + 1):
+            bare = bench_bare(corpus, args.clients, Path(tmp) / f"bare-{n}")
+            url, drop = fresh_postgres() if args.pg else (args.database_url, None)
+            try:
+                full = bench_gateway(corpus, args.clients, Path(tmp) / f"gateway-{n}", url)
+            finally:
+                if drop is not None:
+                    drop()
+            ratios.append(full / bare)
+            print(f"{n:>5} {bare:>11.1f} {full:>14.1f} {full / bare:>6.2f}", flush=True)
+    print(f"median ratio: {statistics.median(ratios):.2f}")
+
+
+def fresh_postgres() -> tuple[str, Callable[[], None]]:
+    """A new empty database on the local PostgreSQL (``POSTDESK_TEST_PG_URL``, default
+    ``postgresql://postgres@127.0.0.1:5432/test``) and the function that drops it."""
+    from sqlalchemy import text
+
+    admin_url = os.environ.get("POSTDESK_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    name = f"postdesk_bench_{uuid.uuid4().hex[:8]}"
+    admin = Database(admin_url)
+    with admin.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return f"{admin_url.rpartition('/')[0]}/{name}", drop
 
 
 if __name__ == "__main__":

@@ -21,15 +21,13 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.corpus import generate
-from benchmarks.ingest import bench_app, bench_bare, blast, in_loop_thread
+from benchmarks.ingest import bench_app, bench_bare, blast, fresh_postgres, in_loop_thread
 from postdesk.gateway.serve import Gateway
-from postdesk.store.db import Database
 
 LEVELS = (0.25, 0.5, 1.0)
 LEAD = 2.0  # seconds between starting the clients and their first message
@@ -120,23 +118,6 @@ def run(args: argparse.Namespace, url: str | None, workdir: Path) -> None:
             f"{level:>6.0%} {target:>9.1f} {achieved:>11.1f} {percentile(lat, 50) * 1e3:>8.1f} "
             f"{percentile(lat, 99) * 1e3:>8.1f} {statistics.fmean(lat) * 1e3:>8.1f}"
         )
-
-
-def fresh_postgres() -> tuple[str, object]:
-    from sqlalchemy import text
-
-    admin_url = os.environ.get("POSTDESK_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
-    name = f"postdesk_bench_{uuid.uuid4().hex[:8]}"
-    admin = Database(admin_url)
-    with admin.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return f"{admin_url.rpartition('/')[0]}/{name}", drop
 
 
 def main() -> None:

@@ -61,6 +61,14 @@ class BatchAcceptor:
         self.batches = 0  # batches written, and the messages in them (the benchmarks read these)
         self.messages = 0
 
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    def queued(self) -> int:
+        """Messages waiting for the next batch."""
+        return self._queue.qsize()
+
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="smtp-accept", daemon=True)
         self._thread.start()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import binascii
 import secrets
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -68,9 +69,18 @@ class HeaderError(ValueError):
 
 
 def _single_line(name: str, value: str) -> str:
+    """``value`` as one header line: a CR or LF is refused (it would start a new header); any
+    other control or line-separator character becomes a space, since parsers break lines on
+    them too (a display name with \\x1e cut the From header short)."""
     if "\r" in value or "\n" in value:
         raise HeaderError(f"{name} contains a line break")
+    if not value.isprintable():
+        value = "".join(" " if _breaks_lines(c) else c for c in value)
     return value
+
+
+def _breaks_lines(c: str) -> bool:
+    return c != "\t" and unicodedata.category(c) in ("Cc", "Zl", "Zp")
 
 
 def thread_references(references: Sequence[str], parent: str | None) -> tuple[str, ...]:

@@ -10,6 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
+from pathlib import Path
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 class TcpProxy:
@@ -21,9 +30,21 @@ class TcpProxy:
         self._open: set[asyncio.StreamWriter] = set()
 
     async def start(self) -> TcpProxy:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
+        if self.port:
+            self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+            return self
+        # A port below the kernel's ephemeral range: while the proxy is cut, a port from
+        # that range can be handed to some outgoing connection, and restoring then fails.
+        low = _ephemeral_low()
+        for _ in range(200):
+            port = random.randrange(max(1024, low - 12000), low)
+            try:
+                self._server = await asyncio.start_server(self._handle, "127.0.0.1", port)
+            except OSError:
+                continue
+            self.port = port
+            return self
+        raise OSError("no free port below the ephemeral range")
 
     async def cut(self) -> None:
         if self._server is not None:

@@ -59,8 +59,13 @@ async def test_relay_killed_and_restarted_while_sending(database_url: str, tmp_p
     gateway = GatewayProcess(gateway_env(database_url, tmp_path / "var", proxy.port), tmp_path)
     loop = asyncio.get_running_loop()
     outages: list[concurrent.futures.Future[int]] = []
+    one_at_a_time = asyncio.Lock()  # mail may arrive faster than an outage lasts
 
     async def kill_and_restart() -> int:
+        async with one_at_a_time:
+            return await _kill_and_restart()
+
+    async def _kill_and_restart() -> int:
         # Kill it inside a transaction when one comes within a few seconds.
         for _ in range(3000):
             if proxy._open:

@@ -77,14 +77,13 @@ def commits(app: App) -> list[int]:
     return seen
 
 
-async def test_messages_that_arrive_together_share_one_commit(
-    app: App, commits: list[int]
-) -> None:
+async def test_messages_that_arrive_together_share_one_commit(app: App, commits: list[int]) -> None:
     gate = Gate(app)
     acceptor = BatchAcceptor(gate, max_batch=16)
     acceptor.start()
     try:
-        results = await _queued_behind_first(acceptor, gate, _mail(0), [_mail(n) for n in (1, 2, 3)])
+        rest = [_mail(n) for n in (1, 2, 3)]
+        results = await _queued_behind_first(acceptor, gate, _mail(0), rest)
     finally:
         acceptor.stop()
     assert gate.sizes == [1, 3] and (acceptor.batches, acceptor.messages) == (2, 4)

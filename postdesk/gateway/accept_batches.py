@@ -48,6 +48,7 @@ class BatchAcceptor:
         self,
         accept_many: AcceptMany,
         *,
+        threads: int = 1,
         max_batch: int = MAX_BATCH,
         max_bytes: int = MAX_BATCH_BYTES,
     ) -> None:
@@ -55,8 +56,13 @@ class BatchAcceptor:
         self.max_batch = max(1, max_batch)
         self.max_bytes = max_bytes
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()  # nothing is queued behind the stop marker
+        self._threads = [
+            threading.Thread(target=self._run, name=f"smtp-accept-{n}", daemon=True)
+            for n in range(max(1, threads))
+        ]
+        self._running = 0  # threads not yet ended
+        self._started = False
+        self._lock = threading.Lock()  # nothing is queued behind the stop markers
         self._stopping = False
         self.batches = 0  # batches written, and the messages in them (the benchmarks read these)
         self.messages = 0
@@ -70,27 +76,31 @@ class BatchAcceptor:
         return self._queue.qsize()
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="smtp-accept", daemon=True)
-        self._thread.start()
+        self._started = True
+        self._running = len(self._threads)
+        for thread in self._threads:
+            thread.start()
 
     async def accept(self, raw: bytes, envelope: Envelope) -> Accepted:
         """Accept one message; raises what ``accept_message`` would raise for it."""
         item = _Item(raw, envelope)
         with self._lock:
-            if self._stopping or self._thread is None:
+            if self._stopping or not self._started:
                 raise AcceptorStopped("the gateway is shutting down, please try again later")
             self._queue.put(item)
         return await asyncio.wrap_future(item.future)
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Accept what is queued, then end the thread (new messages get ``AcceptorStopped``)."""
+        """Accept what is queued, then end the threads (new messages get ``AcceptorStopped``)."""
         with self._lock:
             if self._stopping:
                 return
             self._stopping = True
-            self._queue.put(None)
-        if self._thread is not None:
-            self._thread.join(timeout)
+            for _ in self._threads:
+                self._queue.put(None)  # one stop marker per thread, behind everything queued
+        if self._started:
+            for thread in self._threads:
+                thread.join(timeout)
 
     def _run(self) -> None:
         try:
@@ -103,10 +113,15 @@ class BatchAcceptor:
                 if done:
                     return
         finally:
-            self._refuse_rest()
+            with self._lock:
+                self._running -= 1
+                last = self._running == 0
+            if last:
+                self._refuse_rest()
 
     def _refuse_rest(self) -> None:
-        """Only if the thread ends early: nobody may wait for an answer that never comes."""
+        """When the last thread has ended (early, by a bug, or at stop with nothing left):
+        nobody may wait for an answer that never comes."""
         with self._lock:
             self._stopping = True
         while True:

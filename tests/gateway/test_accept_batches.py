@@ -200,3 +200,21 @@ async def test_concurrent_smtp_sessions_all_stored_once(app: App) -> None:
     assert [c for cs in codes for c in cs] == [250] * 30
     assert (_count(app, InboxItem), _count(app, Ticket), _count(app, OutboxItem)) == (30, 30, 30)
     assert gw.acceptor is not None and gw.acceptor.messages == 30
+
+
+async def test_two_threads_accept_everything_handed_over(app: App) -> None:
+    """PostgreSQL's setting (``serve.accept_threads``): two threads take batches from one
+    queue; stopping ends both only after every queued message is accepted."""
+    acceptor = BatchAcceptor(app.accept_many, threads=2, max_batch=3)
+    acceptor.start()
+    try:
+        results = await asyncio.gather(
+            *(acceptor.accept(_mail(n), ENVELOPE) for n in range(12)), return_exceptions=True
+        )
+    finally:
+        await asyncio.to_thread(acceptor.stop)
+    assert all(isinstance(r, Accepted) and r.processed is not None for r in results)
+    assert acceptor.messages == 12 and acceptor.batches >= 4  # at most three a batch
+    assert _count(app, Ticket) == 12
+    with pytest.raises(AcceptorStopped):
+        await acceptor.accept(_mail(99), ENVELOPE)

@@ -51,7 +51,8 @@ def _plain(table: Table) -> Insert:
 
 def column_values(obj: object) -> dict[str, Any]:
     """Every column's value for a new row of ``obj``, setting unset columns to their default
-    on the object too (so none is left expired, to be fetched again)."""
+    on the object too (so none is left expired, to be fetched again). Models written here
+    have an integer primary key ``id``."""
     mapper = inspect(type(obj))
     given = obj.__dict__
     values: dict[str, Any] = {}
@@ -60,8 +61,8 @@ def column_values(obj: object) -> dict[str, Any]:
         key = prop.key
         if key in given:
             value = given[key]
-        elif column.primary_key:
-            continue
+        elif column.primary_key or (column.default is None and column.server_default is not None):
+            continue  # the database fills it in; read later, it is fetched (as after a flush)
         else:
             default = column.default
             if default is None:

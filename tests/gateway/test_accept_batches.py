@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from postdesk.gateway.accept import Accepted, ProcessingDeferred
 from postdesk.gateway.accept_batches import AcceptorStopped, BatchAcceptor
@@ -21,6 +21,7 @@ from postdesk.inbound.message import Envelope
 from postdesk.rules.engine import RuleContext
 from postdesk.store.enums import InboxState
 from postdesk.store.models import InboxArrival, InboxItem, OutboxItem, Ticket
+from tests.gateway.test_accept_transaction import _commits
 from tests.support.mail import client_mail
 
 ENVELOPE = Envelope("ana@client.example", ("support@example.com",))
@@ -68,13 +69,7 @@ async def _queued_behind_first(
 
 @pytest.fixture
 def commits(app: App) -> list[int]:
-    seen: list[int] = []
-
-    @event.listens_for(app.db.engine, "commit")
-    def _commit(*_args: object) -> None:
-        seen.append(1)
-
-    return seen
+    return _commits(app)
 
 
 async def test_messages_that_arrive_together_share_one_commit(app: App, commits: list[int]) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
@@ -11,13 +9,6 @@ from sqlalchemy.orm import Session
 from postdesk.store.audit_log import audit, savepoint
 from postdesk.store.db import Database
 from postdesk.store.models import AuditEntry, Ticket
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
-    yield database
-    database.dispose()
 
 
 def _ticket(s: Session) -> int:

@@ -7,10 +7,8 @@ later changes written, and nothing from an undone savepoint or transaction hande
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import pytest
 from sqlalchemy import event, select
 
 from postdesk.store.db import Database
@@ -18,13 +16,6 @@ from postdesk.store.direct import flush_pending, insert_persistent, insert_rows,
 from postdesk.store.models import Contact, InboxItem, Participant, Ticket
 
 NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
-    yield database
-    database.dispose()
 
 
 def _statements(db: Database) -> list[str]:

@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from sqlalchemy import event, func, select
 
 from postdesk.store.db import Database
 from postdesk.store.models import Contact, Participant, Ticket
 from postdesk.store.tickets import add_participants, contact_for
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
-    yield database
-    database.dispose()
 
 
 def _count_selects(db: Database) -> list[str]:

@@ -9,8 +9,11 @@ commit (and, on SQLite, one turn of the single writer) over many messages.
 
 Why one thread and not one per session: the work is Python on the GIL, and threads taking
 turns at it cost more than they overlap (``benchmarks/ingest.py`` on SQLite, four runs
-each: 96 msg/s against 75 when each session's worker thread did its own). On PostgreSQL,
-where much of a batch is waiting for the server, ``serve`` starts two (``threads``).
+each: 96 msg/s against 75 when each session's worker thread did its own). Why not two on
+PostgreSQL: a batch holds the row lock of every ticket it adds to until it commits, so two
+batches replying to the same two tickets in turn deadlock (PostgreSQL ends one after a
+second). The price of one thread: a slow message (a large parse) delays the answers of
+the messages that arrive behind it.
 """
 
 from __future__ import annotations
@@ -50,22 +53,16 @@ class BatchAcceptor:
         self,
         accept_many: AcceptMany,
         *,
-        threads: int = 1,
         max_batch: int = MAX_BATCH,
         max_bytes: int = MAX_BATCH_BYTES,
     ) -> None:
         self._accept_many = accept_many
-        self._counts = threading.Lock()
         self.max_batch = max(1, max_batch)
         self.max_bytes = max_bytes
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
-        self._threads = [
-            threading.Thread(target=self._run, name=f"smtp-accept-{n}", daemon=True)
-            for n in range(max(1, threads))
-        ]
-        self._running = 0  # threads not yet ended
+        self._thread = threading.Thread(target=self._run, name="smtp-accept", daemon=True)
         self._started = False
-        self._lock = threading.Lock()  # nothing is queued behind the stop markers
+        self._lock = threading.Lock()  # nothing is queued behind the stop marker
         self._stopping = False
         self.batches = 0  # batches written, and the messages in them (the benchmarks read these)
         self.messages = 0
@@ -80,9 +77,7 @@ class BatchAcceptor:
 
     def start(self) -> None:
         self._started = True
-        self._running = len(self._threads)
-        for thread in self._threads:
-            thread.start()
+        self._thread.start()
 
     async def accept(self, raw: bytes, envelope: Envelope) -> Accepted:
         """Accept one message; raises what ``accept_message`` would raise for it."""
@@ -94,16 +89,14 @@ class BatchAcceptor:
         return await asyncio.wrap_future(item.future)
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Accept what is queued, then end the threads (new messages get ``AcceptorStopped``)."""
+        """Accept what is queued, then end the thread (new messages get ``AcceptorStopped``)."""
         with self._lock:
             if self._stopping:
                 return
             self._stopping = True
-            for _ in self._threads:
-                self._queue.put(None)  # one stop marker per thread, behind everything queued
+            self._queue.put(None)  # behind everything queued
         if self._started:
-            for thread in self._threads:
-                thread.join(timeout)
+            self._thread.join(timeout)
 
     def _run(self) -> None:
         try:
@@ -116,15 +109,11 @@ class BatchAcceptor:
                 if done:
                     return
         finally:
-            with self._lock:
-                self._running -= 1
-                last = self._running == 0
-            if last:
-                self._refuse_rest()
+            self._refuse_rest()
 
     def _refuse_rest(self) -> None:
-        """When the last thread has ended (early, by a bug, or at stop with nothing left):
-        nobody may wait for an answer that never comes."""
+        """Once the thread has ended (at stop, or early through a bug): whatever is still
+        queued is refused, so no session waits for an answer that never comes."""
         with self._lock:
             self._stopping = True
         while True:
@@ -154,18 +143,24 @@ class BatchAcceptor:
             # A session that went away meanwhile still has its message stored (its sender
             # retries and is recognised); only the answer has nobody to go to.
             item.future.set_running_or_notify_cancel()
+        outcomes: list[Accepted | Exception] = []
         try:
             outcomes = self._accept_many([(item.raw, item.envelope) for item in batch])
-        except Exception as exc:  # accept_many answers for each message; this is a bug
+        except Exception:  # accept_many answers for each message: this is a bug
             log.exception("accepting a batch of %d crashed", len(batch))
-            outcomes = [exc] * len(batch)
-        with self._counts:
+        finally:
+            # Every sender of the batch is answered, whatever happened (even an exit).
             self.batches += 1
             self.messages += len(batch)
-        for item, outcome in zip(batch, outcomes, strict=True):
-            if item.future.cancelled():
-                continue
-            if isinstance(outcome, Exception):
-                item.future.set_exception(outcome)
-            else:
-                item.future.set_result(outcome)
+            for n, item in enumerate(batch):
+                outcome = outcomes[n] if n < len(outcomes) else _failed()
+                if item.future.cancelled():
+                    continue
+                if isinstance(outcome, Exception):
+                    item.future.set_exception(outcome)
+                else:
+                    item.future.set_result(outcome)
+
+
+def _failed() -> Exception:
+    return TemporaryFailure("temporary failure storing the message, try again later")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 
 from postdesk.clock import Clock, utcnow
@@ -76,9 +75,6 @@ class App:
         return accept_many(
             self.pipeline, messages, defer_attempts=self.settings.smtp_defer_failed_attempts
         )
-
-    async def accept_async(self, raw: bytes, envelope: Envelope) -> Accepted:
-        return await asyncio.to_thread(self.accept, raw, envelope)
 
     @property
     def rules_config(self) -> RulesFile:

@@ -68,11 +68,7 @@ class Gateway:
         if imap:
             self._start_imap()
         if smtp:
-            self.acceptor = BatchAcceptor(
-                self.app.accept_many,
-                threads=accept_threads(self.app),
-                max_batch=s.smtp_batch_max,
-            )
+            self.acceptor = BatchAcceptor(self.app.accept_many, max_batch=s.smtp_batch_max)
             self.acceptor.start()
             handler = GatewayHandler(
                 self._receive,
@@ -182,13 +178,6 @@ class Gateway:
                 await asyncio.wait_for(task, timeout=10)
             except (TimeoutError, asyncio.CancelledError):
                 task.cancel()
-
-
-def accept_threads(app: App) -> int:
-    """SQLite has one writer: one thread writes every batch. PostgreSQL takes writers in
-    parallel, and most of a batch's time there is spent waiting for the server's answers:
-    a second thread works while the first waits (about a fifth more mail a second here)."""
-    return 2 if app.db.is_postgres else 1
 
 
 async def serve(app: App) -> None:

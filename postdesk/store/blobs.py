@@ -13,7 +13,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
 
-_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _HEX = frozenset("0123456789abcdef")
 
 
@@ -35,7 +34,7 @@ class FileBlobStore:
         size = 0
         # As tempfile.mkstemp does, without its per-call setup (this runs for every message).
         tmp_name = os.path.join(self.root, f".tmp-{secrets.token_hex(8)}")
-        fd = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, 0o600)
+        fd = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             with os.fdopen(fd, "wb") as tmp:
                 for chunk in chunks:
@@ -62,11 +61,12 @@ class FileBlobStore:
             raise
 
     def _make_dirs(self, leaf: Path) -> None:
-        """``<root>/ab/cd``, each new directory's entry made durable in its parent."""
+        """``<root>/ab/cd``, each directory's entry made durable in its parent. Both levels
+        are synced even when they exist: another thread may have just made one and not yet
+        synced its parent (rare: once per new prefix)."""
         for directory in (leaf.parent, leaf):
-            if not directory.is_dir():
-                directory.mkdir(exist_ok=True)
-                _fsync_dir(directory.parent)
+            directory.mkdir(exist_ok=True)
+            _fsync_dir(directory.parent)
 
     def get(self, sha256: str) -> bytes:
         return self.path(sha256).read_bytes()

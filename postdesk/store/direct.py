@@ -13,9 +13,11 @@ cost twice a prebuilt Core one; together they were most of the CPU time of a new
 
 The object must be transient; its foreign keys are set as ids (a relationship set on it is
 not written) and the rows they name must already be in the database (flush first if they
-were only added to the session). Column defaults are applied to the object as the ORM would.
-A savepoint or transaction that rolls back takes the objects written in it out of the session,
-as it does the ORM's own new objects, so nothing hands out a row that no longer exists.
+were only added to the session). Column defaults are applied to the object as the ORM would,
+also for a column explicitly set to None. ``update_persistent`` applies no ``onupdate``.
+A savepoint or transaction that rolls back takes the objects inserted in it out of the
+session and expires those updated in it, as the ORM does with its own new and changed
+objects, so nothing hands out a row that no longer exists or a value that was undone.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 T = TypeVar("T")
 
-_INFO = "postdesk.direct.written"  # transaction -> objects written by insert_persistent in it
+_INFO = "postdesk.direct.written"  # transaction -> [(object, inserted?)] written in it
 _RETURNING: dict[Table, Insert] = {}
 _PLAIN: dict[Table, Insert] = {}
 _UPDATES: dict[tuple[Table, tuple[str, ...]], Update] = {}
@@ -59,10 +61,14 @@ def column_values(obj: object) -> dict[str, Any]:
     for prop in mapper.column_attrs:
         column = prop.columns[0]
         key = prop.key
-        if key in given:
-            value = given[key]
+        # An explicit None counts as unset: the ORM leaves it out of its INSERT too, so the
+        # column's default applies.
+        value = given.get(key)
+        if value is not None:
+            pass
         elif column.primary_key or (column.default is None and column.server_default is not None):
-            continue  # the database fills it in; read later, it is fetched (as after a flush)
+            given.pop(key, None)  # unloaded, so fetched when read (as after a flush)
+            continue  # the database fills it in
         else:
             default = column.default
             if default is None:
@@ -84,9 +90,13 @@ def insert_persistent(session: Session, obj: T) -> T:
     obj.id = new_id  # type: ignore[attr-defined]
     make_transient_to_detached(obj)
     session.add(obj)
-    boundary = session.get_nested_transaction() or session.get_transaction()
-    session.info.setdefault(_INFO, {}).setdefault(boundary, []).append(obj)
+    _written(session, obj, inserted=True)
     return obj
+
+
+def _written(session: Session, obj: object, *, inserted: bool) -> None:
+    boundary = session.get_nested_transaction() or session.get_transaction()
+    session.info.setdefault(_INFO, {}).setdefault(boundary, []).append((obj, inserted))
 
 
 def update_persistent(session: Session, obj: object, **values: Any) -> None:
@@ -105,6 +115,7 @@ def update_persistent(session: Session, obj: object, **values: Any) -> None:
     session.connection().execute(stmt, {"_id": obj.id, **values})  # type: ignore[attr-defined]
     for key, value in values.items():
         set_committed_value(obj, key, value)
+    _written(session, obj, inserted=False)
 
 
 def insert_rows(session: Session, model: type, rows: Iterable[Mapping[str, Any]]) -> None:
@@ -125,7 +136,7 @@ def flush_pending(session: Session, *models: type) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _committed(session: Session) -> None:
-    written: dict[SessionTransaction, list[object]] | None = session.info.get(_INFO)
+    written: dict[SessionTransaction, list[tuple[object, bool]]] | None = session.info.get(_INFO)
     if not written:
         return
     nested = session.get_nested_transaction()  # still the savepoint being released, if any
@@ -140,13 +151,17 @@ def _committed(session: Session) -> None:
 
 @event.listens_for(Session, "after_transaction_end")
 def _ended(session: Session, transaction: SessionTransaction) -> None:
-    written: dict[SessionTransaction, list[object]] | None = session.info.get(_INFO)
+    written: dict[SessionTransaction, list[tuple[object, bool]]] | None = session.info.get(_INFO)
     if not written or transaction not in written:
         return
     # Ended without a commit (``_committed`` moves or clears what commits): rolled back.
-    for obj in written.pop(transaction):
-        if obj in session:
+    for obj, inserted in written.pop(transaction):
+        if obj not in session:
+            continue
+        if inserted:
             session.expunge(obj)
+        else:
+            session.expire(obj)  # its row is as before the UPDATE: read it again when used
 
 
 def _savepoint_or_root(transaction: SessionTransaction) -> SessionTransaction:

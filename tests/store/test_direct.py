@@ -125,3 +125,37 @@ def test_plain_rows_take_their_defaults_and_flush_pending_flushes_only_its_model
         assert not s.new
         roles = s.execute(select(Participant.email, Participant.role)).all()
     assert [tuple(r) for r in roles] == [("a@example.org", "cc")]
+
+
+def test_an_explicit_none_takes_the_column_default_as_in_the_orm(db: Database) -> None:
+    with db.transaction() as s:
+        direct = insert_persistent(
+            s, InboxItem(content_hash=f"{7:064x}", source="smtp", state=None, attempts=None)
+        )
+        by_orm = InboxItem(content_hash=f"{8:064x}", source="smtp", state=None, attempts=None)
+        s.add(by_orm)
+        s.flush()
+        assert (direct.state, direct.attempts) == ("received", 0)
+        assert (by_orm.state, by_orm.attempts) == ("received", 0)
+    with db.sessions() as s:
+        stored = s.scalars(select(InboxItem.state).where(InboxItem.id == direct.id)).one()
+    assert stored == "received"
+
+
+def test_an_undone_savepoint_expires_what_update_persistent_set_in_it(db: Database) -> None:
+    with db.transaction() as s:
+        item = insert_persistent(s, _inbox(9))
+        nested = s.begin_nested()
+        update_persistent(s, item, state="processed", attempts=3)
+        inner = s.begin_nested()
+        update_persistent(s, item, error="deeper")
+        inner.commit()  # released: the change is undone with ``nested``
+        nested.rollback()
+        # Read again from the row, which the rollback restored.
+        assert (item.state, item.attempts, item.error) == ("received", 0, None)
+        with s.begin_nested():
+            update_persistent(s, item, state="failed")
+        assert item.state == "failed"  # a released savepoint's change stands
+    with db.sessions() as s:
+        stored = s.get(InboxItem, item.id)
+        assert stored is not None and (stored.state, stored.attempts) == ("failed", 0)

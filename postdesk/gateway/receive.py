@@ -25,9 +25,10 @@ from postdesk.contracts import BlobStore
 from postdesk.inbound.decode import strip_controls
 from postdesk.inbound.message import Envelope
 from postdesk.store.db import Database
-from postdesk.store.direct import insert_persistent, insert_rows
+from postdesk.store.direct import insert_persistent, insert_rows, insert_unless_conflict
 from postdesk.store.enums import InboxState
 from postdesk.store.models import InboxArrival, InboxItem
+from postdesk.store.prepared import Prepared
 
 Outcome = Literal["new", "redelivery", "duplicate"]
 
@@ -71,8 +72,10 @@ def synthetic_message_id(content_hash: str) -> str:
 
 # Both unique lookups in one statement (each side is an index lookup): the same bytes (a
 # redelivery) win over the same Message-ID from the same sender (a duplicate).
-_SEEN = select(InboxItem.id, InboxItem.content_hash == bindparam("hash")).where(
-    or_(InboxItem.content_hash == bindparam("hash"), InboxItem.dedupe_key == bindparam("key"))
+_SEEN = Prepared(
+    select(InboxItem.id, InboxItem.content_hash == bindparam("hash")).where(
+        or_(InboxItem.content_hash == bindparam("hash"), InboxItem.dedupe_key == bindparam("key"))
+    )
 )
 
 
@@ -108,29 +111,37 @@ def record(
     message, also return its row. ``processing_as``: the caller processes a new row in this
     same transaction, as this classification (so the row is written once, already counted)."""
     key = dedupe_key(quick.message_id, quick.sender)
-    seen = session.connection().execute(_SEEN, {"hash": content_hash, "key": key}).all()
+
+    def row(first: int | None) -> InboxItem:
+        item = InboxItem(
+            content_hash=content_hash,
+            message_id=quick.message_id,
+            sender=quick.sender,
+            dedupe_key=None if first else key,
+            source=env.source,
+            envelope_from=env.mail_from[:320],
+            envelope_to=list(env.rcpt_to),
+            authenticated=env.authenticated,
+            size=size,
+            state=InboxState.DUPLICATE if first else InboxState.RECEIVED,
+            duplicate_of=first,
+        )
+        if processing_as is not None and not first:
+            item.attempts, item.classification = 1, processing_as
+        return item
+
+    # Most messages are new: written at once, unless a unique key says we have seen them.
+    new = insert_unless_conflict(session, row(None))
+    if new is not None:
+        return ReceiveResult(new.id, "new"), new
+    seen = _SEEN.all(session, {"hash": content_hash, "key": key})
     same_bytes = next((row_id for row_id, same in seen if same), None)
     if same_bytes is not None:
         arrival = {"inbox_id": same_bytes, "source": env.source, "envelope_to": list(env.rcpt_to)}
         insert_rows(session, InboxArrival, [arrival])
         return ReceiveResult(same_bytes, "redelivery", same_bytes), None
-    first = seen[0][0] if seen else None
-    item = InboxItem(
-        content_hash=content_hash,
-        message_id=quick.message_id,
-        sender=quick.sender,
-        dedupe_key=None if first else key,
-        source=env.source,
-        envelope_from=env.mail_from[:320],
-        envelope_to=list(env.rcpt_to),
-        authenticated=env.authenticated,
-        size=size,
-        state=InboxState.DUPLICATE if first else InboxState.RECEIVED,
-        duplicate_of=first,
-    )
-    if processing_as is not None and not first:
-        item.attempts, item.classification = 1, processing_as
-    insert_persistent(session, item)
-    if first:
-        return ReceiveResult(item.id, "duplicate", first), None
-    return ReceiveResult(item.id, "new"), item
+    if not seen:  # the conflicting row went away meanwhile: write ours (or meet the next one)
+        new = insert_persistent(session, row(None))
+        return ReceiveResult(new.id, "new"), new
+    duplicate = insert_persistent(session, row(seen[0][0]))
+    return ReceiveResult(duplicate.id, "duplicate", seen[0][0]), None

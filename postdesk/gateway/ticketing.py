@@ -20,7 +20,7 @@ from postdesk.store.changes import set_status
 from postdesk.store.direct import insert_persistent, insert_rows
 from postdesk.store.enums import Status
 from postdesk.store.models import Attachment, InboxItem, Message, Ticket
-from postdesk.store.tickets import add_participants, contact_for, no_participants_yet
+from postdesk.store.tickets import add_participants, contact_for, opened_here
 from postdesk.threading.decide import ThreadDecision
 from postdesk.threading.subject import clean_subject
 from postdesk.threading.tokens import parse_reply_address
@@ -115,7 +115,7 @@ def _open_ticket(
     )
     apply_address_defaults(ticket, address)
     insert_persistent(session, ticket)
-    no_participants_yet(session, ticket.id)
+    opened_here(session, ticket.id)
     if requester is not None:
         add_participants(session, ticket.id, [requester.email], role="requester")
     detail = f"opened by email: {decision.reason}"

@@ -23,14 +23,18 @@ def enqueue(
     now: datetime,
     *,
     withheld: Mapping[str, str] | None = None,
+    held: Mapping[str, str] | None = None,
 ) -> OutboxItem:
     """Add a rendered message to the outbox; it is sent once the transaction commits.
 
     Suppressed addresses, and those in ``withheld`` (address -> reason), are left out of the
     envelope; the headers still name them, as for a Bcc. With no recipient left the row is
-    kept in state ``suppressed`` with the reasons, so the decision stays visible.
+    kept in state ``suppressed`` with the reasons, so the decision stays visible. ``held``:
+    the suppressed recipients, when the caller has just asked (``suppression.blocked``).
     """
-    blocked = dict(withheld or {}) | suppressed(session, mail.recipients, now)
+    if held is None:
+        held = suppressed(session, mail.recipients, now)
+    blocked = dict(withheld or {}) | dict(held)
     recipients = [r for r in mail.recipients if r.lower() not in blocked]
     reasons = "; ".join(f"{a}: {why}" for a, why in sorted(blocked.items()))
     item = insert_persistent(

@@ -4,27 +4,75 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from functools import cache
 
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import (
+    BindParameter,
+    Integer,
+    Text,
+    bindparam,
+    delete,
+    func,
+    literal,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from postdesk.outbound.limits import AutoReplyLimits, auto_reply_refusal
-from postdesk.store.models import Message
+from postdesk.store.models import Message, UTCDateTime
+from postdesk.store.prepared import Prepared
 from postdesk.store.suppression_models import AutoReplySent, Suppression
 
-# Built once: every automatic mail asks both, and every inbound message the last one.
-_SUPPRESSED = select(Suppression.email, Suppression.reason).where(
-    Suppression.email.in_(bindparam("emails", expanding=True)), Suppression.until > bindparam("now")
-)
-_SENT_LAST_DAY = (
-    select(AutoReplySent.email, func.count(), func.max(AutoReplySent.sent_at))
-    .where(
-        AutoReplySent.email.in_(bindparam("emails", expanding=True)),
-        AutoReplySent.sent_at >= bindparam("since"),
+CHUNK = 20  # addresses per statement in ``blocked``
+
+
+@cache
+def _blocking(count: int) -> Prepared:
+    """Both questions about ``count`` addresses in one statement: suppressed (with the
+    reason), and automatic mail sent to them since ``since`` (how many, the last)."""
+    emails: list[BindParameter[str]] = [bindparam(f"e{n}") for n in range(count)]
+    held = select(
+        Suppression.email,
+        Suppression.reason,
+        literal(None, Integer),
+        literal(None, UTCDateTime),
+    ).where(Suppression.email.in_(emails), Suppression.until > bindparam("now"))
+    sent = (
+        select(
+            AutoReplySent.email, literal(None, Text), func.count(), func.max(AutoReplySent.sent_at)
+        )
+        .where(AutoReplySent.email.in_(emails), AutoReplySent.sent_at >= bindparam("since"))
+        .group_by(AutoReplySent.email)
     )
-    .group_by(AutoReplySent.email)
-)
-_INBOUND_SINCE = (
+    return Prepared(union_all(held, sent))
+
+
+def blocked(
+    session: Session, emails: Iterable[str], now: datetime, limits: AutoReplyLimits | None
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The addresses among ``emails`` that are suppressed now, and (with ``limits``, for
+    automatic mail) those that may not get another automatic message now; with the reasons.
+    One statement for both (a new ticket's acknowledgement asks them for every message)."""
+    wanted = sorted({e.lower() for e in emails})
+    held: dict[str, str] = {}
+    capped: dict[str, str] = {}
+    since = now - timedelta(days=1)
+    for start in range(0, len(wanted), CHUNK):
+        chunk = wanted[start : start + CHUNK]
+        params = {f"e{n}": email for n, email in enumerate(chunk)}
+        rows = _blocking(len(chunk)).all(session, {**params, "now": now, "since": since})
+        for email, reason, count, last in rows:
+            if count is None:
+                held[email] = f"suppressed: {reason}"
+            elif limits is not None:
+                refusal = auto_reply_refusal(last, count, now, limits)
+                if refusal is not None:
+                    capped[email] = refusal
+    return held, capped
+
+
+_INBOUND_SINCE = Prepared(
     select(func.count())
     .select_from(Message)
     .where(
@@ -37,11 +85,7 @@ _INBOUND_SINCE = (
 
 def suppressed(session: Session, emails: Iterable[str], now: datetime) -> dict[str, str]:
     """The addresses among ``emails`` that are suppressed now, with the reason."""
-    wanted = {e.lower() for e in emails}
-    if not wanted:
-        return {}
-    rows = session.connection().execute(_SUPPRESSED, {"emails": sorted(wanted), "now": now})
-    return {email: f"suppressed: {reason}" for email, reason in rows}
+    return blocked(session, emails, now, None)[0]
 
 
 def suppress(session: Session, email: str, reason: str, until: datetime, now: datetime) -> None:
@@ -57,23 +101,6 @@ def suppress(session: Session, email: str, reason: str, until: datetime, now: da
     session.flush()
 
 
-def auto_reply_capped(
-    session: Session, emails: Iterable[str], now: datetime, limits: AutoReplyLimits
-) -> dict[str, str]:
-    """The recipients that may not get another automatic message now, with the reason."""
-    wanted = {e.lower() for e in emails}
-    if not wanted:
-        return {}
-    since = now - timedelta(days=1)
-    rows = session.connection().execute(_SENT_LAST_DAY, {"emails": sorted(wanted), "since": since})
-    refused: dict[str, str] = {}
-    for email, count, last in rows:
-        reason = auto_reply_refusal(last, count, now, limits)
-        if reason is not None:
-            refused[email] = reason
-    return refused
-
-
 def prune_auto_replies(session: Session, now: datetime) -> int:
     """Forget automatic mail older than two days (the caps look back one); rows deleted."""
     result = session.execute(
@@ -85,4 +112,4 @@ def prune_auto_replies(session: Session, now: datetime) -> int:
 def inbound_count_since(session: Session, sender: str, since: datetime) -> int:
     """Messages stored from ``sender`` since ``since`` (on any ticket)."""
     params = {"sender": sender.lower(), "since": since}
-    return session.connection().scalar(_INBOUND_SINCE, params) or 0
+    return _INBOUND_SINCE.scalar(session, params) or 0

@@ -14,7 +14,7 @@ from postdesk.outbound.compose import OutgoingAttachment, OutgoingMail, thread_r
 from postdesk.outbound.limits import AutoReplyLimits
 from postdesk.outbound.outbox import enqueue
 from postdesk.outbound.render import Renderer
-from postdesk.outbound.suppression import auto_reply_capped
+from postdesk.outbound.suppression import blocked
 from postdesk.store.direct import insert_rows
 from postdesk.store.enums import OutboxState, TicketType
 from postdesk.store.models import Agent, Message, OutboxItem, Ticket
@@ -107,8 +107,8 @@ def send_ticket_mail(
     )
     # Automatic mail is capped per recipient: the last line of defence against responder loops.
     limited = automatic and capped
-    withheld = auto_reply_capped(session, mail.recipients, now, ident.limits) if limited else {}
-    item = enqueue(session, mail, now, withheld=withheld)
+    held, refused = blocked(session, mail.recipients, now, ident.limits if limited else None)
+    item = enqueue(session, mail, now, withheld=refused, held=held)
     if item.state == OutboxState.SUPPRESSED or not record:
         return item  # nothing goes out; the outbox row and the audit entry say why
     # The thread shows what we sent, next to what we received.

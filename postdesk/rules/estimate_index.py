@@ -30,6 +30,8 @@ from postdesk.rules.similarity import Bm25
 from postdesk.store.direct import flush_pending
 from postdesk.store.enums import TicketType
 from postdesk.store.models import Message, Ticket
+from postdesk.store.prepared import Prepared
+from postdesk.store.session_cache import remembered
 from postdesk.store.task_models import TicketEstimate
 
 CANDIDATES = 2000
@@ -89,8 +91,10 @@ TermsKey = tuple[URL, int, datetime]  # a restored or emptied database reuses ti
 
 # Two index lookups, not an aggregate over the history: this runs for every new support
 # ticket. Recording or changing an actual time moves ``actual_at``.
-_STAMP = select(func.max(TicketEstimate.ticket_id), func.max(TicketEstimate.actual_at)).where(
-    TicketEstimate.actual_minutes.is_not(None)
+_STAMP = Prepared(
+    select(func.max(TicketEstimate.ticket_id), func.max(TicketEstimate.actual_at)).where(
+        TicketEstimate.actual_minutes.is_not(None)
+    )
 )
 
 
@@ -108,7 +112,12 @@ class StoreEstimateIndex:
     def stamp(self, session: Session) -> Stamp:
         """What the index is built from: ``stamp[1]`` is None while no time is recorded."""
         flush_pending(session, TicketEstimate)
-        top, newest = session.connection().execute(_STAMP).one()
+        top, newest = remembered(
+            session,
+            "estimate_stamp",
+            (TicketEstimate,),
+            lambda: _STAMP.first(session, {}) or (None, None),
+        )
         return (session.get_bind().engine.url, top, newest)
 
     def index(self, session: Session, stamp: Stamp | None = None) -> HistoryIndex:

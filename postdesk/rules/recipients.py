@@ -8,7 +8,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from postdesk.rules.schema import Level, Policy
+from postdesk.store.direct import flush_pending
 from postdesk.store.models import Agent, Ticket
+from postdesk.store.session_cache import remembered
 
 
 def _by_email(session: Session, email: str | None) -> Agent | None:
@@ -33,8 +35,12 @@ _MANAGERS = select(Agent).where(Agent.role == "manager", Agent.active.is_(True))
 
 
 def managers(session: Session) -> list[Agent]:
-    with session.no_autoflush:  # rules do not write agents: nothing pending to flush first
-        return list(session.scalars(_MANAGERS))
+    """The active managers (read once per transaction: every new ticket asks)."""
+    flush_pending(session, Agent)
+    with session.no_autoflush:
+        return list(
+            remembered(session, "managers", (Agent,), lambda: list(session.scalars(_MANAGERS)))
+        )
 
 
 def ticket_team(ticket: Ticket, policy: Policy) -> str | None:

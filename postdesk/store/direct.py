@@ -22,71 +22,118 @@ objects, so nothing hands out a row that no longer exists or a value that was un
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Insert, Table, Update, bindparam, event, insert, inspect, update
-from sqlalchemy.orm import Session, SessionTransaction, make_transient_to_detached
+from sqlalchemy import Column, Table, bindparam, event, insert, inspect, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import ColumnProperty, Session, SessionTransaction, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
+
+from postdesk.store.prepared import Prepared
 
 T = TypeVar("T")
 
 _INFO = "postdesk.direct.written"  # transaction -> [(object, inserted?)] written in it
-_RETURNING: dict[Table, Insert] = {}
-_PLAIN: dict[Table, Insert] = {}
-_UPDATES: dict[tuple[Table, tuple[str, ...]], Update] = {}
+_UNSET = object()
 
 
-def _returning(table: Table) -> Insert:
-    stmt = _RETURNING.get(table)
-    if stmt is None:
-        stmt = _RETURNING[table] = insert(table).returning(table.c.id)
-    return stmt
+@dataclass(frozen=True, slots=True)
+class _Column:
+    attr: str  # the mapped attribute's name
+    key: str  # the table column's key (the statement's parameter name)
+    db_fills: bool  # left out when unset: the primary key, or a server default
+    default: Callable[[], Any] | None  # the Python-side default (None: NULL)
 
 
-def _plain(table: Table) -> Insert:
-    stmt = _PLAIN.get(table)
-    if stmt is None:
-        stmt = _PLAIN[table] = insert(table)
-    return stmt
+@cache
+def _columns(model: type) -> tuple[_Column, ...]:
+    """What ``column_values`` needs of each mapped column, worked out once per model."""
+    out = []
+    prop: ColumnProperty[Any]
+    for prop in inspect(model).column_attrs:
+        column: Column[Any] = prop.columns[0]  # type: ignore[assignment]
+        default = column.default
+        maker: Callable[[], Any] | None = None
+        if default is not None and default.is_callable:
+            arg = default.arg  # type: ignore[attr-defined]
+            maker = lambda arg=arg: arg(None)  # noqa: E731  (SQLAlchemy's wrapper takes a context)
+        elif default is not None:
+            value = default.arg  # type: ignore[attr-defined]
+            maker = lambda value=value: value  # noqa: E731
+        db_fills = column.primary_key or (default is None and column.server_default is not None)
+        out.append(_Column(prop.key, column.key, db_fills, maker))
+    return tuple(out)
+
+
+@cache
+def _inserting(table: Table, keys: tuple[str, ...], returning: bool) -> Prepared:
+    stmt = insert(table).returning(table.c.id) if returning else insert(table)
+    return Prepared(stmt, keys)
+
+
+@cache
+def _inserting_new(table: Table, keys: tuple[str, ...], dialect: str) -> Prepared:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING id, in the dialect's own spelling."""
+    module = postgresql if dialect == "postgresql" else sqlite
+    return Prepared(module.insert(table).on_conflict_do_nothing().returning(table.c.id), keys)
+
+
+@cache
+def _updating(table: Table, keys: tuple[str, ...]) -> Prepared:
+    return Prepared(
+        update(table)
+        .where(table.c.id == bindparam("_id"))
+        .values({key: bindparam(key) for key in keys})
+    )
 
 
 def column_values(obj: object) -> dict[str, Any]:
     """Every column's value for a new row of ``obj``, setting unset columns to their default
     on the object too (so none is left expired, to be fetched again). Models written here
     have an integer primary key ``id``."""
-    mapper = inspect(type(obj))
     given = obj.__dict__
     values: dict[str, Any] = {}
-    for prop in mapper.column_attrs:
-        column = prop.columns[0]
-        key = prop.key
+    for column in _columns(cast(type, type(obj))):
         # An explicit None counts as unset: the ORM leaves it out of its INSERT too, so the
         # column's default applies.
-        value = given.get(key)
-        if value is not None:
-            pass
-        elif column.primary_key or (column.default is None and column.server_default is not None):
-            given.pop(key, None)  # unloaded, so fetched when read (as after a flush)
-            continue  # the database fills it in
-        else:
-            default = column.default
-            if default is None:
-                value = None
-            elif default.is_callable:
-                value = default.arg(None)  # type: ignore[attr-defined]
-            else:
-                value = default.arg  # type: ignore[attr-defined]
-            setattr(obj, key, value)
+        value = given.get(column.attr)
+        if value is None:
+            if column.db_fills:
+                given.pop(column.attr, None)  # unloaded, so fetched when read (as after a flush)
+                continue  # the database fills it in
+            value = column.default() if column.default is not None else None
+            setattr(obj, column.attr, value)
         values[column.key] = value
     return values
 
 
 def insert_persistent(session: Session, obj: T) -> T:
     """Write ``obj``'s row now and make ``obj`` a persistent object of ``session``."""
+    written = _insert(session, obj, unless_conflict=False)
+    assert written is not None
+    return written
+
+
+def insert_unless_conflict(session: Session, obj: T) -> T | None:
+    """``insert_persistent``, unless the row would break a unique constraint: then nothing is
+    written (the caller looks for the row that holds the key) and None is returned."""
+    return _insert(session, obj, unless_conflict=True)
+
+
+def _insert(session: Session, obj: T, *, unless_conflict: bool) -> T | None:
     table = inspect(type(obj)).local_table
     values = column_values(obj)
-    new_id = session.connection().execute(_returning(table), values).scalar_one()  # type: ignore[arg-type]
+    keys = tuple(values)
+    if unless_conflict:
+        stmt = _inserting_new(table, keys, session.get_bind().dialect.name)
+    else:
+        stmt = _inserting(table, keys, True)
+    new_id = stmt.scalar(session, values)
+    if new_id is None:
+        return None  # the conflict: nothing written
     obj.id = new_id  # type: ignore[attr-defined]
     make_transient_to_detached(obj)
     session.add(obj)
@@ -102,17 +149,8 @@ def _written(session: Session, obj: object, *, inserted: bool) -> None:
 def update_persistent(session: Session, obj: object, **values: Any) -> None:
     """Set columns of a persistent ``obj`` with one UPDATE by id, now; the object shows the
     new values without keeping them as changes to flush again."""
-    mapper = inspect(type(obj))
-    table = mapper.local_table
-    stmt = _UPDATES.get((table, tuple(values)))
-    if stmt is None:
-        stmt = (
-            update(table)
-            .where(table.c.id == bindparam("_id"))
-            .values({key: bindparam(key) for key in values})
-        )
-        _UPDATES[(table, tuple(values))] = stmt
-    session.connection().execute(stmt, {"_id": obj.id, **values})  # type: ignore[attr-defined]
+    table = inspect(type(obj)).local_table
+    _updating(table, tuple(values)).execute(session, {"_id": obj.id, **values})  # type: ignore[attr-defined]
     for key, value in values.items():
         set_committed_value(obj, key, value)
     _written(session, obj, inserted=False)
@@ -120,10 +158,18 @@ def update_persistent(session: Session, obj: object, **values: Any) -> None:
 
 def insert_rows(session: Session, model: type, rows: Iterable[Mapping[str, Any]]) -> None:
     """Write plain rows of ``model``'s table (one executemany; columns left out take their
-    Python-side defaults)."""
+    Python-side defaults). The rows must name the same columns."""
     batch = list(rows)
-    if batch:
-        session.connection().execute(_plain(inspect(model).local_table), batch)
+    if not batch:
+        return
+    given = tuple(batch[0])
+    fill = [c for c in _columns(model) if c.key not in given and not c.db_fills]
+    if fill:
+        batch = [
+            {**row, **{c.key: c.default() if c.default else None for c in fill}} for row in batch
+        ]
+    keys = given + tuple(c.key for c in fill)
+    _inserting(inspect(model).local_table, keys, False).execute_many(session, batch)
 
 
 def flush_pending(session: Session, *models: type) -> None:

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, event, select
+from sqlalchemy.orm import Session, UOWTransaction
 
 from postdesk.rules.estimate import Suggestion, parse_minutes
 from postdesk.store.audit_log import audit
 from postdesk.store.direct import flush_pending
 from postdesk.store.models import Ticket
+from postdesk.store.prepared import Prepared
+from postdesk.store.session_cache import cache
 from postdesk.store.task_models import TicketEstimate
+from postdesk.store.tickets import is_opened_here
 
 
 def estimate_of(session: Session, ticket_id: int) -> TicketEstimate | None:
@@ -29,15 +32,21 @@ def estimate_of(session: Session, ticket_id: int) -> TicketEstimate | None:
     return row
 
 
-_HAS_ESTIMATE = select(TicketEstimate.ticket_id).where(TicketEstimate.ticket_id == bindparam("id"))
+_HAS_ESTIMATE = Prepared(
+    select(TicketEstimate.ticket_id).where(TicketEstimate.ticket_id == bindparam("id"))
+)
 
 
 def has_estimate(session: Session, ticket_id: int) -> bool:
     """Whether the ticket has an estimate row (one added in this transaction included).
     Asked for every new support ticket: a plain lookup, no flush unless an estimate is
-    pending."""
+    pending; none at all for a ticket created in this transaction."""
+    if is_opened_here(session, ticket_id) and ticket_id not in cache(session, "estimated"):
+        # Its estimate, if any, is still pending in this session (see _estimates_flushed).
+        pending = (o for o in session.new if isinstance(o, TicketEstimate))
+        return any(o.ticket_id == ticket_id for o in pending)
     flush_pending(session, TicketEstimate)
-    return session.connection().scalar(_HAS_ESTIMATE, {"id": ticket_id}) is not None
+    return _HAS_ESTIMATE.scalar(session, {"id": ticket_id}) is not None
 
 
 def _row(session: Session, ticket: Ticket, now: datetime) -> TicketEstimate:
@@ -121,3 +130,12 @@ def record_actual(
     )
     session.flush()
     return row
+
+
+@event.listens_for(Session, "after_flush")
+def _estimates_flushed(session: Session, _context: UOWTransaction) -> None:
+    """Note the tickets whose estimates this transaction has written: ``has_estimate`` asks
+    the store about them (a written row may no longer be held by the session)."""
+    written = [o.ticket_id for o in session.new if isinstance(o, TicketEstimate)]
+    if written:
+        cache(session, "estimated").update(dict.fromkeys(written, True))

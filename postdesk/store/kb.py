@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session
 
 from postdesk.store.direct import flush_pending
 from postdesk.store.kb_models import KbArticle, KbCategory
+from postdesk.store.prepared import Prepared
+from postdesk.store.session_cache import remembered
 
 STATES = ("draft", "published")
 
@@ -80,7 +82,7 @@ def list_articles(session: Session, state: str | None = None) -> Sequence[KbArti
     return session.scalars(query).all()
 
 
-_STAMP = select(func.count(KbArticle.id), func.max(KbArticle.updated_at))
+_STAMP = Prepared(select(func.count(KbArticle.id), func.max(KbArticle.updated_at)))
 
 
 def article_data(article: KbArticle) -> ArticleData:
@@ -99,5 +101,7 @@ def kb_stamp(session: Session) -> tuple[int, datetime | None]:
     is rebuilt when this differs from the stamp it was built at. Asked for every new ticket:
     it flushes only when an article is among the session's pending changes."""
     flush_pending(session, KbArticle)
-    count, latest = session.connection().execute(_STAMP).one()
+    count, latest = remembered(
+        session, "kb_stamp", (KbArticle,), lambda: _STAMP.first(session, {}) or (0, None)
+    )
     return int(count), latest

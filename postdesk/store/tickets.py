@@ -17,18 +17,27 @@ from postdesk.store.models import (
     Participant,
     Ticket,
 )
+from postdesk.store.prepared import Prepared
 from postdesk.store.session_cache import cache
 from postdesk.threading.decide import TicketRef
 
 # Built once: each runs for most inbound messages (postdesk.store.direct says why it matters).
-_MESSAGE_TICKET = select(Message.ticket_id).where(Message.message_id == bindparam("mid")).limit(1)
-_OUTBOX_TICKET = (
+_MESSAGE_TICKET = Prepared(
+    select(Message.ticket_id).where(Message.message_id == bindparam("mid")).limit(1)
+)
+_OUTBOX_TICKET = Prepared(
     select(OutboxItem.ticket_id).where(OutboxItem.message_id == bindparam("mid")).limit(1)
 )
-_PARTICIPANTS = select(Participant.email).where(Participant.ticket_id == bindparam("ticket"))
+_PARTICIPANTS = Prepared(
+    select(Participant.email).where(Participant.ticket_id == bindparam("ticket"))
+)
 _CONTACT = select(Contact).where(Contact.email == bindparam("email"))
-_DOMAIN_ORG = select(ClientDomain.org_id).where(ClientDomain.domain == bindparam("domain"))
-_ACTIVE_AGENT_ID = select(Agent.id).where(Agent.email == bindparam("email"), Agent.active.is_(True))
+_DOMAIN_ORG = Prepared(
+    select(ClientDomain.org_id).where(ClientDomain.domain == bindparam("domain"))
+)
+_ACTIVE_AGENT_ID = Prepared(
+    select(Agent.id).where(Agent.email == bindparam("email"), Agent.active.is_(True))
+)
 
 
 class SqlThreadLookup:
@@ -41,10 +50,9 @@ class SqlThreadLookup:
         mid = message_id.strip().strip("<>").lower()
         if not mid:
             return None
-        conn = self.session.connection()
-        ticket_id = conn.scalar(_MESSAGE_TICKET, {"mid": mid})
+        ticket_id = _MESSAGE_TICKET.scalar(self.session, {"mid": mid})
         if ticket_id is None:
-            ticket_id = conn.scalar(_OUTBOX_TICKET, {"mid": mid})
+            ticket_id = _OUTBOX_TICKET.scalar(self.session, {"mid": mid})
         return self.by_number(ticket_id) if ticket_id is not None else None
 
     def by_number(self, number: int) -> TicketRef | None:
@@ -60,7 +68,7 @@ class SqlThreadLookup:
 
 
 def participant_emails(session: Session, ticket: Ticket) -> set[str]:
-    emails = set(session.connection().scalars(_PARTICIPANTS, {"ticket": ticket.id}))
+    emails = {email for (email,) in _PARTICIPANTS.all(session, {"ticket": ticket.id})}
     if ticket.assignee is not None:
         emails.add(ticket.assignee.email)
     return emails
@@ -73,7 +81,7 @@ def contact_for(session: Session, email: str, name: str = "") -> Contact:
     contact = known.get(email) or session.scalar(_CONTACT, {"email": email})
     if contact is None:
         domain = email.rpartition("@")[2]
-        org_id = session.connection().scalar(_DOMAIN_ORG, {"domain": domain})
+        org_id = _DOMAIN_ORG.scalar(session, {"domain": domain})
         contact = insert_persistent(session, Contact(email=email, name=name[:200], org_id=org_id))
     known[email] = contact
     if name and not contact.name:
@@ -85,13 +93,19 @@ def agent_by_email(session: Session, email: str) -> Agent | None:
     """The active agent with this address. Asked for every inbound message, and most are
     from clients: a plain id lookup first, the agent object only when there is one."""
     with session.no_autoflush:  # nothing pending changes who is an agent
-        agent_id = session.connection().scalar(_ACTIVE_AGENT_ID, {"email": email.lower()})
+        agent_id = _ACTIVE_AGENT_ID.scalar(session, {"email": email.lower()})
         return session.get(Agent, agent_id) if agent_id is not None else None
 
 
-def no_participants_yet(session: Session, ticket_id: int) -> None:
-    """Note that a ticket created in this transaction has no participants: none to look up."""
+def opened_here(session: Session, ticket_id: int) -> None:
+    """Note that a ticket was created in this transaction: it has no participants and no
+    rows of its own yet that were not written here too, so there is nothing to look up."""
     cache(session, "participants")[ticket_id] = set()
+    cache(session, "opened")[ticket_id] = True
+
+
+def is_opened_here(session: Session, ticket_id: int) -> bool:
+    return ticket_id in cache(session, "opened")
 
 
 def add_participants(
@@ -100,9 +114,9 @@ def add_participants(
     known = cache(session, "participants")
     existing = known.get(ticket_id)
     if existing is None:
-        existing = known[ticket_id] = set(
-            session.connection().scalars(_PARTICIPANTS, {"ticket": ticket_id})
-        )
+        existing = known[ticket_id] = {
+            email for (email,) in _PARTICIPANTS.all(session, {"ticket": ticket_id})
+        }
     rows = []
     for email in emails:
         email = email.lower()

@@ -15,7 +15,7 @@ from postdesk.gateway.settings import Settings
 from postdesk.outbound.compose import OutgoingMail
 from postdesk.outbound.limits import AutoReplyLimits
 from postdesk.outbound.outbox import enqueue
-from postdesk.outbound.suppression import auto_reply_capped, prune_auto_replies, suppress
+from postdesk.outbound.suppression import blocked, prune_auto_replies, suppress
 from postdesk.store.db import Database
 from postdesk.store.enums import OutboxState
 from postdesk.store.migrate import upgrade
@@ -52,7 +52,7 @@ def test_caps_count_each_recipient_of_automatic_mail_only(app: App) -> None:
         enqueue(s, _mail(8, ("carl@client.example",)), now - timedelta(days=1, minutes=1))
         enqueue(s, _mail(9, ("dora@client.example",)), now - timedelta(minutes=2))
     with app.db.sessions() as s:
-        refused = auto_reply_capped(
+        held, refused = blocked(
             s, ["ana@client.example", "BOB@client.example", "carl@client.example",
                 "dora@client.example", "gone@client.example"], now, LIMITS
         )  # fmt: skip
@@ -60,6 +60,7 @@ def test_caps_count_each_recipient_of_automatic_mail_only(app: App) -> None:
     # minutes ago is inside the interval; a suppressed address was never sent anything.
     assert sorted(refused) == ["ana@client.example", "dora@client.example"]
     assert "3" in refused["ana@client.example"]
+    assert held == {"gone@client.example": "suppressed: 5.1.1"}  # asked in the same statement
 
     with app.db.transaction() as s:
         # Two days on, less four hours: ana's mail of six hours before and carl's go.
@@ -142,10 +143,10 @@ def test_an_automatic_mail_retried_after_suppression_counts(settings: Settings, 
     with app.db.transaction() as s:
         s.execute(delete(Suppression))
     with app.db.sessions() as s:
-        assert auto_reply_capped(s, ["ana@client.example"], now, LIMITS) == {}
+        assert blocked(s, ["ana@client.example"], now, LIMITS) == ({}, {})
     result = run(settings, "outbox", "retry", str(held))
     assert result.exit_code == 0, result.output
     with app.db.sessions() as s:
         assert s.get(OutboxItem, held).state == OutboxState.PENDING  # type: ignore[union-attr]
         assert list(s.scalars(select(AutoReplySent.email))) == ["ana@client.example"]
-        assert "ana@client.example" in auto_reply_capped(s, ["ana@client.example"], now, LIMITS)
+        assert "ana@client.example" in blocked(s, ["ana@client.example"], now, LIMITS)[1]

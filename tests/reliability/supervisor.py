@@ -213,7 +213,10 @@ class Killer:
     """SIGKILLs the gateway at random moments of the load and restarts it at once.
 
     Kill points are random counts of delivered messages, each followed by a random delay of
-    up to ``jitter`` seconds so the kill lands inside whatever is in flight then."""
+    up to ``jitter`` seconds so the kill lands inside whatever is in flight then. Only the
+    client that reached the point waits out the delay: the others go on delivering, so there
+    is something in flight to cut (a delay spent holding them all back let a fast gateway
+    finish every delivery before the kill)."""
 
     def __init__(
         self, gateway: GatewayProcess, total: int, kills: int, seed: int, jitter: float = 0.25
@@ -222,7 +225,8 @@ class Killer:
         self.gateway = gateway
         self.points = sorted(rng.sample(range(total // 20, total * 9 // 10), kills))
         self.delays = [rng.uniform(0, jitter) for _ in range(kills)]
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()  # which kill point is next
+        self.restarting = threading.Lock()  # one kill and restart at a time
         self.next = 0
         self.downtime = 0.0
 
@@ -232,7 +236,8 @@ class Killer:
                 return
             delay = self.delays[self.next]
             self.next += 1
-            time.sleep(delay)
+        time.sleep(delay)
+        with self.restarting:
             started = time.monotonic()
             self.gateway.kill()
             self.gateway.start()

@@ -77,3 +77,46 @@ def test_participants_undone_by_a_savepoint_are_added_again(db: Database) -> Non
     with db.sessions() as s:
         emails = s.scalars(select(Participant.email).where(Participant.ticket_id == ticket_id))
         assert list(emails) == ["c@example.org"]
+
+
+def test_managers_read_once_per_transaction_and_again_after_a_change(db: Database) -> None:
+    from postdesk.rules.recipients import managers
+    from postdesk.store.models import Agent
+
+    selects = _count_selects(db)
+    with db.transaction() as s:
+        s.add(Agent(email="boss@example.com", name="Boss", role="manager"))
+    with db.transaction() as s:
+        assert [a.email for a in managers(s)] == ["boss@example.com"]
+        before = len(selects)
+        assert [a.email for a in managers(s)] == ["boss@example.com"]
+        assert len(selects) == before  # remembered for the transaction
+        s.add(Agent(email="chief@example.com", name="Chief", role="manager"))
+        # The pending agent is flushed first, and the flush forgets the remembered list.
+        assert [a.email for a in managers(s)] == ["boss@example.com", "chief@example.com"]
+        s.rollback()
+    with db.transaction() as s:  # the rolled-back agent is not remembered anywhere
+        assert [a.email for a in managers(s)] == ["boss@example.com"]
+
+
+def test_estimate_of_a_ticket_opened_in_the_transaction_needs_no_lookup(db: Database) -> None:
+    from postdesk.store.estimates import has_estimate
+    from postdesk.store.task_models import TicketEstimate
+    from postdesk.store.tickets import opened_here
+
+    selects = _count_selects(db)
+    with db.transaction() as s:
+        ticket = Ticket(subject="t", support_address="support@example.com", origin="email")
+        s.add(ticket)
+        s.flush()
+        opened_here(s, ticket.id)
+        before = len(selects)
+        assert has_estimate(s, ticket.id) is False
+        s.add(TicketEstimate(ticket_id=ticket.id, suggested_minutes=30))
+        assert has_estimate(s, ticket.id) is True  # pending
+        assert len(selects) == before
+        s.flush()  # nothing holds the estimate object now: the session may let it go
+        assert has_estimate(s, ticket.id) is True  # written: asked of the store
+    with db.transaction() as s:  # a later transaction asks the store
+        assert has_estimate(s, ticket.id) is True
+        assert len(selects) > before

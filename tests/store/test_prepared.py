@@ -1,0 +1,171 @@
+"""Statements run on the driver's cursor behave as SQLAlchemy's ``Connection.execute`` would.
+
+``postdesk.store.prepared`` skips SQLAlchemy's execution layer for the ingest path's hot
+statements; these tests hold it to what that layer does: types converted both ways, the
+transaction and its savepoints honoured, SQLAlchemy's exceptions raised, a dead connection
+invalidated, and the cursor events fired for whoever listens.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import bindparam, event, func, insert, select, update
+from sqlalchemy.exc import IntegrityError, StatementError
+
+from postdesk.store.db import Database
+from postdesk.store.models import InboxItem, Ticket
+from postdesk.store.prepared import Prepared
+from tests.support.databases import PostgresServer
+
+NOW = datetime(2026, 12, 6, 9, 30, 15, 123456, tzinfo=UTC)
+INBOX = InboxItem.__table__
+INSERT = Prepared(
+    insert(INBOX).returning(INBOX.c.id),
+    ["content_hash", "source", "message_id", "envelope_to", "received_at", "authenticated"],
+)
+BY_ID = Prepared(
+    select(INBOX.c.envelope_to, INBOX.c.received_at, INBOX.c.authenticated, INBOX.c.state).where(
+        INBOX.c.id == bindparam("id")
+    )
+)
+COUNT_SMTP = Prepared(select(func.count()).select_from(INBOX).where(INBOX.c.source == "smtp"))
+
+
+def _row(n: int, source: str = "smtp") -> dict[str, object]:
+    return {
+        "content_hash": f"{n:064x}",
+        "source": source,
+        "message_id": f"m{n}@example.org",
+        "envelope_to": [f"support+{n}@example.com"],
+        "received_at": NOW + timedelta(minutes=n),
+        "authenticated": n % 2 == 1,
+    }
+
+
+def test_values_go_in_and_come_back_as_the_column_types_say(db: Database) -> None:
+    with db.transaction() as s:
+        new_id = INSERT.scalar(s, _row(1))
+        assert isinstance(new_id, int)
+        # JSON, an aware UTC datetime (UTCDateTime), a boolean, a default filled by the database
+        assert BY_ID.first(s, {"id": new_id}) == (
+            ["support+1@example.com"],
+            NOW + timedelta(minutes=1),
+            True,
+            "received",
+        )
+        assert BY_ID.first(s, {"id": new_id + 1000}) is None
+    with db.sessions() as s:  # committed, and read the same by the ORM
+        item = s.get(InboxItem, new_id)
+        assert item is not None and item.received_at == NOW + timedelta(minutes=1)
+        assert item.envelope_to == ["support+1@example.com"] and item.authenticated is True
+
+
+def test_values_written_into_the_statement_are_sent(db: Database) -> None:
+    with db.transaction() as s:
+        INSERT.scalar(s, _row(1, "smtp"))
+        INSERT.scalar(s, _row(2, "imap:box"))
+        INSERT.scalar(s, _row(3, "smtp"))
+        assert COUNT_SMTP.scalar(s, {}) == 2  # ``source == "smtp"`` is a bound literal
+
+
+def test_a_naive_datetime_is_refused_as_the_orm_refuses_it(db: Database) -> None:
+    with pytest.raises(ValueError, match="naive"), db.transaction() as s:
+        INSERT.scalar(s, _row(1) | {"received_at": datetime(2026, 1, 1)})
+
+
+def test_many_rows_in_one_call(db: Database) -> None:
+    with db.transaction() as s:
+        plain = Prepared(insert(INBOX), list(_row(0)))
+        plain.execute_many(s, [_row(n) for n in range(5)])
+        plain.execute_many(s, [])  # nothing to do is not an error
+        assert COUNT_SMTP.scalar(s, {}) == 5
+
+
+def test_savepoints_and_rollback_undo_what_ran_on_the_cursor(db: Database) -> None:
+    with db.transaction() as s:
+        kept = INSERT.scalar(s, _row(1))
+        nested = s.begin_nested()
+        INSERT.scalar(s, _row(2))
+        inner = s.begin_nested()
+        INSERT.scalar(s, _row(3))
+        inner.commit()
+        nested.rollback()
+        assert [r[0] for r in Prepared(select(INBOX.c.id)).all(s, {})] == [kept]
+        INSERT.scalar(s, _row(4))  # the cursor goes on after the savepoint
+    with db.transaction() as s:
+        INSERT.scalar(s, _row(5))
+        s.rollback()
+    with db.sessions() as s:
+        assert sorted(s.scalars(select(InboxItem.message_id))) == [
+            "m1@example.org",
+            "m4@example.org",
+        ]
+
+
+def test_a_unique_key_twice_raises_sqlalchemys_integrity_error(db: Database) -> None:
+    with pytest.raises(IntegrityError) as raised, db.transaction() as s:
+        INSERT.scalar(s, _row(1))
+        INSERT.scalar(s, _row(1))
+    assert "INSERT INTO inbox" in str(raised.value)
+    with db.transaction() as s:  # the session and the pool are fine afterwards
+        assert INSERT.scalar(s, _row(1)) is not None
+
+
+@pytest.mark.postgres
+def test_a_connection_that_went_away_is_invalidated(postgres_server: PostgresServer | None) -> None:
+    if postgres_server is None:
+        pytest.skip("PostgreSQL not reachable (set POSTDESK_TEST_PG_URL)")
+    postgres_server.truncate()
+    db = Database(postgres_server.url)
+    backend = Prepared(select(func.pg_backend_pid()))
+    with db.sessions() as s:
+        victim = backend.scalar(s, {})  # the session holds its connection until it ends
+        with db.sessions() as killer:
+            killer.execute(select(func.pg_terminate_backend(victim)))
+        with pytest.raises(StatementError) as raised:
+            COUNT_SMTP.scalar(s, {})
+    assert getattr(raised.value, "connection_invalidated", False)
+    with db.sessions() as s:  # a fresh connection serves the next session
+        assert COUNT_SMTP.scalar(s, {}) == 0
+    db.dispose()
+
+
+def test_cursor_events_fire_for_listeners(db: Database) -> None:
+    seen: list[tuple[str, str]] = []
+
+    @event.listens_for(db.engine, "before_cursor_execute")
+    def _before(_c, _cur, statement, _p, _ctx, many):  # type: ignore[no-untyped-def]
+        seen.append(("before", statement.split()[0] + (" many" if many else "")))
+
+    @event.listens_for(db.engine, "after_cursor_execute")
+    def _after(_c, _cur, statement, _p, _ctx, many):  # type: ignore[no-untyped-def]
+        seen.append(("after", statement.split()[0] + (" many" if many else "")))
+
+    with db.transaction() as s:
+        INSERT.scalar(s, _row(1))
+        Prepared(insert(INBOX), list(_row(0))).execute_many(s, [_row(2), _row(3)])
+    assert [e for e in seen if e[1] != "BEGIN"] == [
+        ("before", "INSERT"),
+        ("after", "INSERT"),
+        ("before", "INSERT many"),
+        ("after", "INSERT many"),
+    ]
+
+
+def test_the_orm_sees_what_ran_on_the_cursor_and_vice_versa(db: Database) -> None:
+    touch = Prepared(update(Ticket.__table__).where(Ticket.id == bindparam("tid")), ["subject"])
+    with db.transaction() as s:
+        ticket = Ticket(subject="before", support_address="support@example.com", origin="email")
+        s.add(ticket)
+        s.flush()
+        touch.execute(s, {"tid": ticket.id, "subject": "after"})
+        s.expire(ticket)
+        assert ticket.subject == "after"
+
+
+def test_expanding_parameters_are_refused_up_front(db: Database) -> None:
+    wanted = Prepared(select(INBOX.c.id).where(INBOX.c.id.in_(bindparam("ids", expanding=True))))
+    with pytest.raises(ValueError, match="expanding"), db.transaction() as s:
+        wanted.all(s, {"ids": [1, 2]})

@@ -200,7 +200,7 @@ def main() -> None:
     corpus = generate(args.ingest, seed=11)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        empty = bench_gateway(corpus, args.clients, root / "empty", args.database_url)
+        empty = bench_gateway(corpus, args.clients, root / "empty", args.database_url).rate
         full_url = args.database_url or f"sqlite:///{root / 'full.sqlite3'}"
         db = Database(full_url)
         migrate.upgrade(db)
@@ -214,7 +214,7 @@ def main() -> None:
         print(f"filled {args.tickets:,} tickets / {args.messages:,} messages in {took:.0f} s")
         views = time_views(db)
         db.dispose()
-        full = bench_gateway(corpus, args.clients, root / "full", full_url)
+        full = bench_gateway(corpus, args.clients, root / "full", full_url).rate
     store = "PostgreSQL" if args.database_url else "SQLite"
     print(f"\n| store ({store}) | ingest msg/s |\n|---|---|")
     print(f"| empty | {empty:.1f} |\n| {args.messages:,} messages | {full:.1f} |")

@@ -78,7 +78,7 @@ def percentile(values: list[float], p: float) -> float:
 
 def run(args: argparse.Namespace, url: str | None, workdir: Path) -> None:
     corpus = generate(args.messages, seed=1)
-    bare = bench_bare(corpus, args.clients, workdir)
+    bare = bench_bare(corpus, args.clients, workdir).rate
     app = bench_app(workdir, url)
     holder: dict = {}
 

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from postdesk.rules.schema import Level, Policy
-from postdesk.store.direct import flush_pending
+from postdesk.store.direct import ObjectQuery, flush_pending
 from postdesk.store.models import Agent, Ticket
 from postdesk.store.session_cache import remembered
 
@@ -31,16 +31,13 @@ def _team(session: Session, team: str | None) -> list[Agent]:
     )
 
 
-_MANAGERS = select(Agent).where(Agent.role == "manager", Agent.active.is_(True)).order_by(Agent.id)
+_MANAGERS = ObjectQuery(Agent, Agent.role == "manager", Agent.active.is_(True), order_by=[Agent.id])
 
 
 def managers(session: Session) -> list[Agent]:
     """The active managers (read once per transaction: every new ticket asks)."""
     flush_pending(session, Agent)
-    with session.no_autoflush:
-        return list(
-            remembered(session, "managers", (Agent,), lambda: list(session.scalars(_MANAGERS)))
-        )
+    return list(remembered(session, "managers", (Agent,), lambda: _MANAGERS.all(session, {})))
 
 
 def ticket_team(ticket: Ticket, policy: Policy) -> str | None:

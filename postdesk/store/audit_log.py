@@ -24,10 +24,11 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, insert
+from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 
 from postdesk.clock import utcnow
+from postdesk.store.direct import insert_rows
 from postdesk.store.models import AuditEntry
 
 _PENDING = "postdesk.audit.pending"
@@ -67,7 +68,7 @@ def write_pending(session: Session) -> None:
     """Write the buffered entries now (the hooks below call it; so may a raw-SQL reader)."""
     rows: list[dict[str, Any]] | None = session.info.pop(_PENDING, None)
     if rows:
-        session.connection().execute(insert(AuditEntry), rows)
+        insert_rows(session, AuditEntry, rows)
 
 
 @contextmanager

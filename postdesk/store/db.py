@@ -13,8 +13,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
+
+from postdesk.store.prepared import drop_pending, send_pending
 
 WRITER_WAIT_SECONDS = 30.0  # as long as SQLite's busy_timeout
 
@@ -24,7 +26,18 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         return _sqlite_engine(url, echo=echo)
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    if engine.dialect.name == "postgresql":
+        # Writes that wait to share a round trip (``Prepared.later``) go before anything else
+        # the connection runs, before COMMIT, and nowhere after a ROLLBACK.
+        event.listen(engine, "before_cursor_execute", _send_pending)
+        event.listen(engine, "commit", send_pending)
+        event.listen(engine, "rollback", drop_pending)
+    return engine
+
+
+def _send_pending(connection: Connection, *_args: Any) -> None:
+    send_pending(connection)
 
 
 class _WriterConnection(sqlite3.Connection):

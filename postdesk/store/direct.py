@@ -9,7 +9,9 @@ cost twice a prebuilt Core one; together they were most of the CPU time of a new
   and hands the object to the session as already persistent (``make_transient_to_detached``),
   so later reads and changes in the transaction use it as if the ORM had loaded it;
 - ``insert_rows`` writes rows nobody reads back as objects (participants, attachments);
-- ``update_persistent`` sets columns of a persistent object with one UPDATE by id.
+- ``update_persistent`` sets columns of a persistent object with one UPDATE by id;
+- ``loaded`` turns a row read with a plain statement into the session's object for it, and
+  ``ObjectQuery`` reads such rows with a prepared SELECT.
 
 The object must be transient; its foreign keys are set as ids (a relationship set on it is
 not written) and the rows they name must already be in the database (flush first if they
@@ -22,12 +24,12 @@ objects, so nothing hands out a row that no longer exists or a value that was un
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast
 
-from sqlalchemy import Column, Table, bindparam, event, insert, inspect, update
+from sqlalchemy import Column, Table, bindparam, event, insert, inspect, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import ColumnProperty, Session, SessionTransaction, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
@@ -141,6 +143,38 @@ def _insert(session: Session, obj: T, *, unless_conflict: bool) -> T | None:
     return obj
 
 
+class ObjectQuery(Generic[T]):
+    """A prepared SELECT of every column of ``model``'s table whose rows come back as the
+    session's objects (``loaded``), without the ORM's query machinery."""
+
+    def __init__(self, model: type[T], *where: Any, order_by: Sequence[Any] = ()) -> None:
+        self.model = model
+        columns = tuple(inspect(model).local_table.columns)
+        self.keys = tuple(c.key for c in columns)
+        self.prepared = Prepared(select(*columns).where(*where).order_by(*order_by))
+
+    def all(self, session: Session, params: Mapping[str, Any]) -> list[T]:
+        rows = self.prepared.all(session, params)
+        return [loaded(session, self.model, dict(zip(self.keys, r, strict=True))) for r in rows]
+
+    def first(self, session: Session, params: Mapping[str, Any]) -> T | None:
+        row = self.prepared.first(session, params)
+        return loaded(session, self.model, dict(zip(self.keys, row, strict=True))) if row else None
+
+
+def loaded(session: Session, model: type[T], row: Mapping[str, Any]) -> T:
+    """The persistent object of a row read with a plain statement (every column, keyed by
+    attribute): the one the session already holds, else a new one that counts as loaded (as
+    if an ORM query had returned it: nothing to flush, its relationships load when used)."""
+    held = session.identity_map.get(session.identity_key(model, row["id"]))
+    if held is not None:
+        return held  # type: ignore[no-any-return]
+    obj = model(**row)
+    make_transient_to_detached(obj)
+    session.add(obj)
+    return obj
+
+
 def _written(session: Session, obj: object, *, inserted: bool) -> None:
     boundary = session.get_nested_transaction() or session.get_transaction()
     session.info.setdefault(_INFO, {}).setdefault(boundary, []).append((obj, inserted))
@@ -150,7 +184,7 @@ def update_persistent(session: Session, obj: object, **values: Any) -> None:
     """Set columns of a persistent ``obj`` with one UPDATE by id, now; the object shows the
     new values without keeping them as changes to flush again."""
     table = inspect(type(obj)).local_table
-    _updating(table, tuple(values)).execute(session, {"_id": obj.id, **values})  # type: ignore[attr-defined]
+    _updating(table, tuple(values)).later(session, [{"_id": obj.id, **values}])  # type: ignore[attr-defined]
     for key, value in values.items():
         set_committed_value(obj, key, value)
     _written(session, obj, inserted=False)
@@ -169,7 +203,7 @@ def insert_rows(session: Session, model: type, rows: Iterable[Mapping[str, Any]]
             {**row, **{c.key: c.default() if c.default else None for c in fill}} for row in batch
         ]
     keys = given + tuple(c.key for c in fill)
-    _inserting(inspect(model).local_table, keys, False).execute_many(session, batch)
+    _inserting(inspect(model).local_table, keys, False).later(session, batch)
 
 
 def flush_pending(session: Session, *models: type) -> None:

@@ -32,6 +32,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 Processor = Callable[[Any], Any]
 _CURSOR = "postdesk.prepared.cursor"  # session.info: (transaction, connection, cursor)
+_PENDING = "postdesk.prepared.pending"  # connection.info: [(plan, rows)] not yet sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +122,21 @@ class Prepared:
         plan = self.plan(connection.dialect)
         _run(connection, cursor, plan, [_driver_params(plan, r) for r in rows], many=True)
 
+    def later(self, session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+        """``execute_many`` for a write whose outcome nobody waits for. On PostgreSQL it is
+        sent with the next statement of the transaction (or its COMMIT), in one round trip
+        with every other such write before it (psycopg's pipeline mode); elsewhere, now.
+        An error in it surfaces with that next statement, and the transaction fails."""
+        if not rows:
+            return
+        connection, cursor = _cursor_of(session)
+        plan = self.plan(connection.dialect)
+        batch = [_driver_params(plan, r) for r in rows]
+        if connection.dialect.name != "postgresql":
+            _run(connection, cursor, plan, batch, many=True)
+            return
+        connection.info.setdefault(_PENDING, []).append((plan, batch))
+
     def scalar(self, session: Session, params: Mapping[str, Any]) -> Any:
         """The first column of the first row, or None."""
         row = self.first(session, params)
@@ -193,20 +209,68 @@ def _cursor_of(session: Session) -> tuple[Connection, Any]:
 
 
 def _run(connection: Connection, cursor: Any, plan: _Plan, params: Any, *, many: bool) -> None:
-    listened = bool(connection.dispatch.before_cursor_execute) or bool(
-        connection.dispatch.after_cursor_execute
-    )
-    if listened:
-        connection.dispatch.before_cursor_execute(connection, cursor, plan.sql, params, None, many)
+    """Run one statement; the writes still waiting (``later``) go first, in the same trip."""
+    pending = connection.info.pop(_PENDING, None)
+    _send(connection, cursor, pending or [], (plan, params, many))
+
+
+def send_pending(connection: Connection) -> None:
+    """Send the writes still waiting (``later``), now: before a statement SQLAlchemy runs,
+    and before COMMIT (``db.make_engine`` registers this for PostgreSQL engines)."""
+    pending = None if connection.invalidated else connection.info.pop(_PENDING, None)
+    if pending:
+        _send(connection, None, pending, None)
+
+
+def drop_pending(connection: Connection) -> None:
+    """Forget the writes still waiting: their transaction rolled back."""
+    if not connection.invalidated:  # else they went with the connection's own info
+        connection.info.pop(_PENDING, None)
+
+
+def _send(
+    connection: Connection,
+    cursor: Any,
+    writes: list[tuple[_Plan, list[Any]]],
+    last: tuple[_Plan, Any, bool] | None,
+) -> None:
+    """``writes``, then ``last`` on ``cursor`` (so that its result can be fetched there);
+    several statements go in one pipeline, one round trip."""
+    driver: Any = connection.connection.dbapi_connection
+    scratch = driver.cursor() if writes else None
+    steps: list[tuple[Any, _Plan, Any, bool]] = [
+        (scratch, plan, rows, True) for plan, rows in writes
+    ]
+    if last is not None:
+        steps.append((cursor, *last))
+    listened = _listened(connection)
     try:
-        if many:
-            cursor.executemany(plan.sql, params)
-        else:
-            cursor.execute(plan.sql, params)
+        with driver.pipeline() if len(steps) > 1 else contextlib.nullcontext():
+            for target, plan, params, many in steps:
+                if listened:
+                    connection.dispatch.before_cursor_execute(
+                        connection, target, plan.sql, params, None, many
+                    )
+                if many:
+                    target.executemany(plan.sql, params)
+                else:
+                    target.execute(plan.sql, params)
     except Exception as exc:
-        _raise_wrapped(connection, cursor, plan.sql, params, exc)
+        sql = "; ".join(step[1].sql for step in steps)
+        _raise_wrapped(connection, steps[-1][0], sql, [step[2] for step in steps], exc)
+    finally:
+        if scratch is not None:
+            scratch.close()
     if listened:
-        connection.dispatch.after_cursor_execute(connection, cursor, plan.sql, params, None, many)
+        for target, plan, params, many in steps:
+            connection.dispatch.after_cursor_execute(
+                connection, target, plan.sql, params, None, many
+            )
+
+
+def _listened(connection: Connection) -> bool:
+    dispatch = connection.dispatch
+    return bool(dispatch.before_cursor_execute) or bool(dispatch.after_cursor_execute)
 
 
 def _raise_wrapped(

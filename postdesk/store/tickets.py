@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from postdesk.store.direct import insert_persistent, insert_rows
+from postdesk.store.direct import ObjectQuery, flush_pending, insert_persistent, insert_rows
 from postdesk.store.models import (
     Agent,
     ClientDomain,
@@ -31,7 +31,7 @@ _OUTBOX_TICKET = Prepared(
 _PARTICIPANTS = Prepared(
     select(Participant.email).where(Participant.ticket_id == bindparam("ticket"))
 )
-_CONTACT = select(Contact).where(Contact.email == bindparam("email"))
+_CONTACT = ObjectQuery(Contact, Contact.email == bindparam("email"))
 _DOMAIN_ORG = Prepared(
     select(ClientDomain.org_id).where(ClientDomain.domain == bindparam("domain"))
 )
@@ -78,7 +78,10 @@ def contact_for(session: Session, email: str, name: str = "") -> Contact:
     """The contact for an address, created on first sight and linked to its client by domain."""
     email = email.lower()
     known = cache(session, "contacts")
-    contact = known.get(email) or session.scalar(_CONTACT, {"email": email})
+    contact = known.get(email)
+    if contact is None:
+        flush_pending(session, Contact)  # as an ORM query would: a pending one counts
+        contact = _CONTACT.first(session, {"email": email})
     if contact is None:
         domain = email.rpartition("@")[2]
         org_id = _DOMAIN_ORG.scalar(session, {"domain": domain})

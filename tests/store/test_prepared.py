@@ -169,3 +169,46 @@ def test_expanding_parameters_are_refused_up_front(db: Database) -> None:
     wanted = Prepared(select(INBOX.c.id).where(INBOX.c.id.in_(bindparam("ids", expanding=True))))
     with pytest.raises(ValueError, match="expanding"), db.transaction() as s:
         wanted.all(s, {"ids": [1, 2]})
+
+
+def test_later_writes_go_before_the_next_statement_and_with_the_commit(db: Database) -> None:
+    """On PostgreSQL ``later`` holds a write back to share the next round trip; whatever
+    runs next (a prepared read, an ORM query, COMMIT) sees it. Elsewhere it runs at once."""
+    plain = Prepared(insert(INBOX), list(_row(0)))
+    statements: list[str] = []
+
+    @event.listens_for(db.engine, "before_cursor_execute")
+    def _seen(_c, _cur, statement, *_rest):  # type: ignore[no-untyped-def]
+        statements.append(statement.split()[0])
+
+    with db.transaction() as s:
+        plain.later(s, [_row(1), _row(2)])
+        held_back = "INSERT" not in statements
+        assert held_back == db.is_postgres
+        assert COUNT_SMTP.scalar(s, {}) == 2  # a prepared read sends it first
+        plain.later(s, [_row(3)])
+        assert s.scalar(select(func.count()).select_from(InboxItem)) == 3  # so does the ORM
+        plain.later(s, [_row(4)])  # and the COMMIT
+    with db.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(InboxItem)) == 4
+
+
+def test_later_writes_of_a_rolled_back_transaction_are_never_sent(db: Database) -> None:
+    plain = Prepared(insert(INBOX), list(_row(0)))
+    with db.transaction() as s:
+        plain.later(s, [_row(1)])
+        s.rollback()
+    with db.transaction() as s:  # the next transaction on that connection sends nothing old
+        INSERT.scalar(s, _row(2))
+    with db.sessions() as s:
+        assert list(s.scalars(select(InboxItem.message_id))) == ["m2@example.org"]
+
+
+def test_an_error_in_a_later_write_fails_the_transaction(db: Database) -> None:
+    plain = Prepared(insert(INBOX), list(_row(0)))
+    with pytest.raises(IntegrityError), db.transaction() as s:
+        INSERT.scalar(s, _row(1))
+        plain.later(s, [_row(1)])  # the same unique content hash again
+        COUNT_SMTP.scalar(s, {})
+    with db.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(InboxItem)) == 0

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
-from postdesk.store.prepared import drop_pending, send_pending
+from postdesk.store.prepared import commit_pending, drop_pending, send_pending
 
 WRITER_WAIT_SECONDS = 30.0  # as long as SQLite's busy_timeout
 
@@ -26,18 +28,46 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         return _sqlite_engine(url, echo=echo)
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
-    engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = create_engine(url, echo=echo, pool_size=10, max_overflow=20)
+    _ping_when_idle(engine)
     if engine.dialect.name == "postgresql":
         # Writes that wait to share a round trip (``Prepared.later``) go before anything else
-        # the connection runs, before COMMIT, and nowhere after a ROLLBACK.
-        event.listen(engine, "before_cursor_execute", _send_pending)
-        event.listen(engine, "commit", send_pending)
+        # the connection runs, with its COMMIT, and nowhere after a ROLLBACK. (``before_execute``:
+        # a statement of SQLAlchemy's; prepared ones send them themselves.)
+        event.listen(engine, "before_execute", _send_pending)
+        event.listen(engine, "commit", commit_pending)
         event.listen(engine, "rollback", drop_pending)
     return engine
 
 
 def _send_pending(connection: Connection, *_args: Any) -> None:
     send_pending(connection)
+
+
+IDLE_PING_SECONDS = 5.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Test a pooled connection before use when it has been idle ``IDLE_PING_SECONDS``: a
+    server restart or a firewall may have ended it meanwhile, and a message should not fail
+    for that. ``pool_pre_ping`` did so at every checkout, a round trip per transaction,
+    while a connection in steady use is known to be alive. If the server goes away between
+    uses, the failed statement invalidates the whole pool: the sender is asked to retry and
+    the next attempt connects afresh."""
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < IDLE_PING_SECONDS:
+            return  # a new connection, or one just given back
+        try:
+            engine.dialect.do_ping(dbapi)
+        except Exception as exc:  # the pool connects again (and tries up to three times)
+            raise DisconnectionError(f"pooled connection went away: {exc}") from exc
 
 
 class _WriterConnection(sqlite3.Connection):

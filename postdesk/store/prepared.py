@@ -222,6 +222,14 @@ def send_pending(connection: Connection) -> None:
         _send(connection, None, pending, None)
 
 
+def commit_pending(connection: Connection) -> None:
+    """Before COMMIT: send the writes still waiting and the COMMIT in one round trip (the
+    driver's own commit that follows finds nothing left to commit)."""
+    pending = None if connection.invalidated else connection.info.pop(_PENDING, None)
+    if pending:
+        _send(connection, None, pending, None, commit=True)
+
+
 def drop_pending(connection: Connection) -> None:
     """Forget the writes still waiting: their transaction rolled back."""
     if not connection.invalidated:  # else they went with the connection's own info
@@ -233,19 +241,22 @@ def _send(
     cursor: Any,
     writes: list[tuple[_Plan, list[Any]]],
     last: tuple[_Plan, Any, bool] | None,
+    *,
+    commit: bool = False,
 ) -> None:
-    """``writes``, then ``last`` on ``cursor`` (so that its result can be fetched there);
-    several statements go in one pipeline, one round trip."""
+    """``writes``, then ``last`` on ``cursor`` (so that its result can be fetched there), then
+    with ``commit`` the COMMIT. Several go in one pipeline, one round trip."""
     driver: Any = connection.connection.dbapi_connection
-    scratch = driver.cursor() if writes else None
+    scratch = driver.cursor() if writes or commit else None
     steps: list[tuple[Any, _Plan, Any, bool]] = [
         (scratch, plan, rows, True) for plan, rows in writes
     ]
     if last is not None:
         steps.append((cursor, *last))
     listened = _listened(connection)
+    together = len(steps) > 1 or commit
     try:
-        with driver.pipeline() if len(steps) > 1 else contextlib.nullcontext():
+        with driver.pipeline() if together else contextlib.nullcontext():
             for target, plan, params, many in steps:
                 if listened:
                     connection.dispatch.before_cursor_execute(
@@ -255,6 +266,8 @@ def _send(
                     target.executemany(plan.sql, params)
                 else:
                     target.execute(plan.sql, params)
+            if commit:
+                scratch.execute("COMMIT")  # type: ignore[union-attr]  # the driver sees IDLE after
     except Exception as exc:
         sql = "; ".join(step[1].sql for step in steps)
         _raise_wrapped(connection, steps[-1][0], sql, [step[2] for step in steps], exc)

@@ -212,3 +212,48 @@ def test_an_error_in_a_later_write_fails_the_transaction(db: Database) -> None:
         COUNT_SMTP.scalar(s, {})
     with db.sessions() as s:
         assert s.scalar(select(func.count()).select_from(InboxItem)) == 0
+
+
+def test_an_error_in_a_write_sent_with_the_commit_fails_the_commit(db: Database) -> None:
+    plain = Prepared(insert(INBOX), list(_row(0)))
+    with pytest.raises(IntegrityError), db.transaction() as s:
+        INSERT.scalar(s, _row(1))
+        plain.later(s, [_row(2), _row(1)])  # the second breaks the unique hash, at COMMIT
+    with db.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(InboxItem)) == 0
+    with db.transaction() as s:  # the connection is usable again
+        INSERT.scalar(s, _row(3))
+    with db.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(InboxItem)) == 1
+
+
+@pytest.mark.postgres
+def test_a_pooled_connection_that_died_while_idle_is_replaced_unseen(
+    postgres_server: PostgresServer | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Idle connections are tested before use (``db.IDLE_PING_SECONDS``); one the server
+    ended meanwhile is replaced, and the transaction never sees it."""
+    if postgres_server is None:
+        pytest.skip("PostgreSQL not reachable (set POSTDESK_TEST_PG_URL)")
+    from postdesk.store import db as db_module
+
+    postgres_server.truncate()
+    db = Database(postgres_server.url)
+    backend = Prepared(select(func.pg_backend_pid()))
+    try:
+        with db.sessions() as s:
+            first = backend.scalar(s, {})
+        killer = Database(postgres_server.url)  # a pool of its own: not the idle connection
+        with killer.sessions() as k:
+            k.execute(select(func.pg_terminate_backend(first)))
+        killer.dispose()
+        monkeypatch.setattr(db_module, "IDLE_PING_SECONDS", 0.0)
+        with db.transaction() as s:  # the pool hands out the dead one first: pinged, replaced
+            assert backend.scalar(s, {}) != first
+            INSERT.scalar(s, _row(1))
+        # Just given back: used without a ping (in steady use a connection is alive).
+        monkeypatch.setattr(db_module, "IDLE_PING_SECONDS", 3600.0)
+        with db.sessions() as s:
+            assert COUNT_SMTP.scalar(s, {}) == 1
+    finally:
+        db.dispose()

@@ -14,11 +14,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
-from postdesk.store.prepared import commit_pending, drop_pending, send_pending
+from postdesk.store import held_writes
 
 WRITER_WAIT_SECONDS = 30.0  # as long as SQLite's busy_timeout
 
@@ -34,14 +34,10 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         # Writes that wait to share a round trip (``Prepared.later``) go before anything else
         # the connection runs, with its COMMIT, and nowhere after a ROLLBACK. (``before_execute``:
         # a statement of SQLAlchemy's; prepared ones send them themselves.)
-        event.listen(engine, "before_execute", _send_pending)
-        event.listen(engine, "commit", commit_pending)
-        event.listen(engine, "rollback", drop_pending)
+        event.listen(engine, "before_execute", held_writes.send_pending)
+        event.listen(engine, "commit", held_writes.commit_pending)
+        event.listen(engine, "rollback", held_writes.drop_pending)
     return engine
-
-
-def _send_pending(connection: Connection, *_args: Any) -> None:
-    send_pending(connection)
 
 
 IDLE_PING_SECONDS = 5.0
@@ -52,11 +48,13 @@ def _ping_when_idle(engine: Engine) -> None:
     server restart or a firewall may have ended it meanwhile, and a message should not fail
     for that. ``pool_pre_ping`` did so at every checkout, a round trip per transaction,
     while a connection in steady use is known to be alive. If the server goes away between
-    uses, the failed statement invalidates the whole pool: the sender is asked to retry and
-    the next attempt connects afresh."""
+    uses, the failed statement renews the whole pool (SQLAlchemy's error handling, also for
+    prepared statements): the sender is asked to retry and the next attempt connects
+    afresh."""
 
     @event.listens_for(engine, "checkin")
     def _checked_in(_dbapi: Any, record: Any) -> None:
+        held_writes.forget(record.info)  # a transaction that ended unseen leaves nothing
         record.info["idle_since"] = time.monotonic()
 
     @event.listens_for(engine, "checkout")

@@ -16,7 +16,7 @@ cost twice a prebuilt Core one; together they were most of the CPU time of a new
 The object must be transient; its foreign keys are set as ids (a relationship set on it is
 not written) and the rows they name must already be in the database (flush first if they
 were only added to the session). Column defaults are applied to the object as the ORM would,
-also for a column explicitly set to None. ``update_persistent`` applies no ``onupdate``.
+also for a column explicitly set to None; ``update_persistent`` applies ``onupdate`` likewise.
 A savepoint or transaction that rolls back takes the objects inserted in it out of the
 session and expires those updated in it, as the ORM does with its own new and changed
 objects, so nothing hands out a row that no longer exists or a value that was undone.
@@ -166,7 +166,8 @@ def loaded(session: Session, model: type[T], row: Mapping[str, Any]) -> T:
     """The persistent object of a row read with a plain statement (every column, keyed by
     attribute): the one the session already holds, else a new one that counts as loaded (as
     if an ORM query had returned it: nothing to flush, its relationships load when used)."""
-    held = session.identity_map.get(session.identity_key(model, row["id"]))
+    key = tuple(row[column.key] for column in inspect(model).primary_key)
+    held = session.identity_map.get(session.identity_key(model, key))
     if held is not None:
         return held  # type: ignore[no-any-return]
     obj = model(**row)
@@ -181,9 +182,15 @@ def _written(session: Session, obj: object, *, inserted: bool) -> None:
 
 
 def update_persistent(session: Session, obj: object, **values: Any) -> None:
-    """Set columns of a persistent ``obj`` with one UPDATE by id, now; the object shows the
-    new values without keeping them as changes to flush again."""
+    """Set columns of a persistent ``obj`` with one UPDATE by id (sent with the next statement
+    on PostgreSQL, ``Prepared.later``); the object shows the new values without keeping them
+    as changes to flush again. Columns with an ``onupdate`` not given take it, on the object
+    too, as the ORM's own UPDATE would."""
     table = inspect(type(obj)).local_table
+    for column in table.columns:
+        if column.onupdate is not None and column.key not in values:
+            arg = column.onupdate.arg  # type: ignore[attr-defined]
+            values[column.key] = arg(None) if column.onupdate.is_callable else arg
     _updating(table, tuple(values)).later(session, [{"_id": obj.id, **values}])  # type: ignore[attr-defined]
     for key, value in values.items():
         set_committed_value(obj, key, value)

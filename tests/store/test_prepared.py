@@ -8,11 +8,13 @@ invalidated, and the cursor events fired for whoever listens.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import bindparam, event, func, insert, select, update
-from sqlalchemy.exc import IntegrityError, StatementError
+from sqlalchemy.exc import IntegrityError, PendingRollbackError, StatementError
 
 from postdesk.store.db import Database
 from postdesk.store.models import InboxItem, Ticket
@@ -257,3 +259,128 @@ def test_a_pooled_connection_that_died_while_idle_is_replaced_unseen(
             assert COUNT_SMTP.scalar(s, {}) == 1
     finally:
         db.dispose()
+
+
+def test_a_write_held_back_in_a_savepoint_stands_or_falls_with_the_savepoint(
+    db: Database,
+) -> None:
+    """Inside a savepoint ``later`` writes at once: a bad row fails there, the savepoint is
+    undone, and the enclosing transaction goes on (on PostgreSQL too)."""
+    plain = Prepared(insert(INBOX), list(_row(0)))
+    with db.transaction() as s:
+        INSERT.scalar(s, _row(1))
+        plain.later(s, [_row(2)])  # held back (PostgreSQL) before the savepoint: sent with it
+        with pytest.raises(IntegrityError), s.begin_nested():
+            plain.later(s, [_row(3), _row(1)])  # the second breaks the unique hash, here
+        with s.begin_nested():
+            plain.later(s, [_row(4)])
+        plain.later(s, [_row(5)])
+    with db.sessions() as s:
+        assert sorted(s.scalars(select(InboxItem.message_id))) == [
+            f"m{n}@example.org" for n in (1, 2, 4, 5)
+        ]
+
+
+def test_writes_held_on_a_connection_never_reach_its_next_transaction(db: Database) -> None:
+    """A session dropped without commit, rollback or close gives its connection back to the
+    pool unseen; what it held back goes with it."""
+    plain = Prepared(insert(INBOX), list(_row(0)))
+
+    def abandoned() -> None:
+        s = db.sessions()
+        INSERT.scalar(s, _row(1))
+        plain.later(s, [_row(2)])
+
+    abandoned()
+    gc.collect()
+    with db.transaction() as s:
+        INSERT.scalar(s, _row(3))
+    with db.sessions() as s:
+        assert list(s.scalars(select(InboxItem.message_id))) == ["m3@example.org"]
+
+
+def test_a_statement_failure_swallowed_on_postgresql_fails_the_commit(db: Database) -> None:
+    """PostgreSQL refuses the rest of a transaction once a statement failed; committing it
+    rolls back without a word from the driver. The commit raises instead."""
+    refused = pytest.raises(PendingRollbackError) if db.is_postgres else contextlib.nullcontext()
+    with refused, db.transaction() as s:
+        INSERT.scalar(s, _row(1))
+        with contextlib.suppress(IntegrityError):  # a broad except somewhere in a rule
+            INSERT.scalar(s, _row(1))
+    with db.sessions() as s:
+        kept = s.scalar(select(func.count()).select_from(InboxItem))
+    assert kept == (0 if db.is_postgres else 1)  # SQLite goes on after a failed statement
+
+
+def test_a_missing_parameter_is_named(db: Database) -> None:
+    with pytest.raises(StatementError, match="content_hash"), db.transaction() as s:
+        INSERT.scalar(s, {k: v for k, v in _row(1).items() if k != "content_hash"})
+
+
+def test_numeric_and_float_columns_come_back_on_both_databases(db: Database) -> None:
+    from postdesk.store.direct import ObjectQuery
+    from postdesk.store.task_models import TicketEstimate
+
+    estimates = ObjectQuery(TicketEstimate, TicketEstimate.ticket_id == bindparam("tid"))
+    with db.transaction() as s:
+        ticket = Ticket(subject="t", support_address="support@example.com", origin="email")
+        s.add(ticket)
+        s.flush()
+        s.add(TicketEstimate(ticket_id=ticket.id, suggested_minutes=30, client_factor=1.25))
+    with db.sessions() as s:
+        (row,) = estimates.all(s, {"tid": ticket.id})
+        assert (row.suggested_minutes, row.client_factor) == (30, 1.25)
+
+
+@pytest.mark.postgres
+def test_a_lost_server_renews_the_whole_pool(postgres_server: PostgresServer | None) -> None:
+    """Connections used moments ago are not pinged; when the server ended them all, the
+    first statement to notice renews the pool, as SQLAlchemy's own execute does, and the
+    transactions after it connect afresh."""
+    if postgres_server is None:
+        pytest.skip("PostgreSQL not reachable (set POSTDESK_TEST_PG_URL)")
+    postgres_server.truncate()
+    db = Database(postgres_server.url)
+    backend = Prepared(select(func.pg_backend_pid()))
+    try:
+        sessions = [db.sessions() for _ in range(4)]
+        pids = [backend.scalar(s, {}) for s in sessions]
+        for s in sessions:
+            s.close()
+        killer = Database(postgres_server.url)
+        with killer.sessions() as k:
+            for pid in pids:
+                k.execute(select(func.pg_terminate_backend(pid)))
+        killer.dispose()
+        outcomes = []
+        for _ in range(4):
+            try:
+                with db.transaction() as s:
+                    outcomes.append(backend.scalar(s, {}) not in pids)
+            except StatementError as exc:
+                outcomes.append(f"invalidated={getattr(exc, 'connection_invalidated', None)}")
+        assert outcomes == ["invalidated=True", True, True, True]
+    finally:
+        db.dispose()
+
+
+def test_update_persistent_sets_onupdate_columns_on_the_row_and_the_object(db: Database) -> None:
+    from postdesk.store.direct import insert_persistent, update_persistent
+
+    with db.transaction() as s:
+        ticket = insert_persistent(
+            s,
+            Ticket(
+                subject="t",
+                support_address="support@example.com",
+                origin="email",
+                created_at=NOW,
+                updated_at=NOW,
+            ),
+        )
+        update_persistent(s, ticket, subject="renamed")
+        assert ticket.updated_at > NOW  # Ticket.updated_at has an onupdate
+        seen = ticket.updated_at
+    with db.sessions() as s:
+        stored = s.get(Ticket, ticket.id)
+        assert stored is not None and stored.subject == "renamed" and stored.updated_at == seen

@@ -26,7 +26,14 @@ from postdesk.contracts import BlobStore
 from postdesk.gateway.agent_mail import handle_agent_mail, identify, warn_forged
 from postdesk.gateway.agent_reply import ReplyContext
 from postdesk.gateway.bounces import candidate_ids, find_outbox_row, record_bounce
-from postdesk.gateway.receive import QuickHeaders, ReceiveResult, quick_headers, record
+from postdesk.gateway.receive import (
+    QuickHeaders,
+    ReceiveResult,
+    keep,
+    quick_headers,
+    raw_message,
+    record,
+)
 from postdesk.gateway.settings import Settings
 from postdesk.gateway.support_addresses import SupportAddresses
 from postdesk.gateway.ticketing import (
@@ -67,10 +74,12 @@ class ProcessResult:
 
 @dataclass(frozen=True, slots=True)
 class _Prepared:
-    """A received message before its transaction: blob stored, parsed and classified."""
+    """A received message before its transaction: hashed (a large one in the blob store
+    already), parsed and classified."""
 
     envelope: Envelope
     content_hash: str
+    inline: bytes | None  # the bytes for the inbox row; None when in the blob store
     quick: QuickHeaders
     size: int
     inbound: InboundMessage
@@ -177,12 +186,12 @@ class Pipeline:
         return outcomes
 
     def _prepare(self, raw: bytes, envelope: Envelope) -> _Prepared:
-        """Everything before the transaction: the blob written, the message understood."""
+        """Everything before the transaction: the bytes placed, the message understood."""
         with bound_contextvars(inbox=None, message_id=None, ticket=None):
-            content_hash = self.blobs.put(raw)
+            content_hash, inline = keep(self.blobs, raw)
             quick = quick_headers(raw, content_hash)
             inbound, verdict = self._understand(raw, envelope.mail_from[:320])
-        return _Prepared(envelope, content_hash, quick, len(raw), inbound, verdict)
+        return _Prepared(envelope, content_hash, inline, quick, len(raw), inbound, verdict)
 
     def _record_and_store(
         self, session: Session, item: _Prepared
@@ -194,6 +203,7 @@ class Pipeline:
             item.size,
             item.envelope,
             processing_as=item.verdict.kind,
+            raw=item.inline,
         )
         if row is None:
             return received, None
@@ -212,11 +222,11 @@ class Pipeline:
                 row = session.get(InboxItem, inbox_id)
                 if row is None or row.state not in RETRYABLE:
                     return ProcessResult(inbox_id, "skipped")
-                content_hash, envelope_from = row.content_hash, row.envelope_from
+                envelope_from, content_hash, inline = row.envelope_from, row.content_hash, row.raw
         self.support.current()  # as above; a failure here is not the message's
         try:
             if stored is None:
-                raw = self.blobs.get(content_hash)
+                raw = raw_message(self.blobs, content_hash, inline)
             else:  # just received: no need to read the row and the blob back
                 raw, envelope_from = stored.raw, stored.envelope_from
             inbound, verdict = self._understand(raw, envelope_from)

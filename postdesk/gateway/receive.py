@@ -1,7 +1,10 @@
 """Durable receive: how every adapter (SMTP, LMTP, IMAP, ``ingest``) stores a message.
 
-``receive`` writes the raw bytes to the blob store, then commits an inbox row, and only then
-returns; the adapter may acknowledge (250, IMAP flag) after that. ``record`` writes the row
+``receive`` commits an inbox row with the raw bytes, and only then returns; the adapter may
+acknowledge (250, IMAP flag) after that. A message up to ``INLINE_MAX`` bytes (nearly all
+mail) is kept in the row itself, so that one commit makes row and bytes durable; a larger
+one goes to the blob store first (written, fsync'd), and the row names it by hash. The IMAP
+poller streams every message to the blob store. ``record`` writes the row
 in a transaction of the caller's: the SMTP path processes a new message in the same one
 (``Pipeline.receive_and_process``) and answers after its commit. A redelivery of the same
 bytes, or of the same Message-ID from the same sender, is recognised and recorded, never
@@ -83,14 +86,31 @@ def dedupe_key(message_id: str, sender: str) -> str:
     return hashlib.sha256(f"{message_id}\0{sender}".encode()).hexdigest()
 
 
+INLINE_MAX = 256 * 1024  # raw messages up to this size are kept in their inbox row
+
+
+def keep(blobs: BlobStore, raw: bytes) -> tuple[str, bytes | None]:
+    """The content hash of ``raw``, and the bytes to keep in the inbox row: None when the
+    message is too large for that and has been written to the blob store instead."""
+    if len(raw) <= INLINE_MAX:
+        return hashlib.sha256(raw).hexdigest(), raw
+    return blobs.put(raw), None
+
+
+def raw_message(blobs: BlobStore, content_hash: str, inline: bytes | None) -> bytes:
+    """The bytes of a stored message: those kept in its row (``InboxItem.raw``), else the
+    blob store's."""
+    return inline if inline is not None else blobs.get(content_hash)
+
+
 def receive(db: Database, blobs: BlobStore, raw: bytes, envelope: Envelope) -> ReceiveResult:
     """Store ``raw`` durably and return what it was. Raises only if nothing could be stored."""
-    content_hash = blobs.put(raw)
+    content_hash, inline = keep(blobs, raw)
     quick = quick_headers(raw, content_hash)
     for attempt in range(3):
         try:
             with db.transaction() as session:
-                return record(session, content_hash, quick, len(raw), envelope)[0]
+                return record(session, content_hash, quick, len(raw), envelope, raw=inline)[0]
         except IntegrityError:
             # Another process stored the same message between our SELECT and INSERT: look again.
             if attempt == 2:
@@ -106,10 +126,13 @@ def record(
     env: Envelope,
     *,
     processing_as: str | None = None,
+    raw: bytes | None = None,
 ) -> tuple[ReceiveResult, InboxItem | None]:
-    """Write the inbox row (or the arrival of a redelivery) for a stored blob; for a new
-    message, also return its row. ``processing_as``: the caller processes a new row in this
-    same transaction, as this classification (so the row is written once, already counted)."""
+    """Write the inbox row (or the arrival of a redelivery) for a received message; for a new
+    message, also return its row. ``raw``: the bytes to keep in the row (``keep``), None when
+    they are in the blob store under ``content_hash``. ``processing_as``: the caller
+    processes a new row in this same transaction, as this classification (so the row is
+    written once, already counted)."""
     key = dedupe_key(quick.message_id, quick.sender)
 
     def row(first: int | None) -> InboxItem:
@@ -125,6 +148,7 @@ def record(
             size=size,
             state=InboxState.DUPLICATE if first else InboxState.RECEIVED,
             duplicate_of=first,
+            raw=raw,
         )
         if processing_as is not None and not first:
             item.attempts, item.classification = 1, processing_as

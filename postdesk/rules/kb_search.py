@@ -58,6 +58,8 @@ class KbSearch(Protocol):
         self, session: Session, query: Mapping[str, int], *, limit: int = 3
     ) -> list[ArticleHit]: ...
 
+    def empty(self, session: Session) -> bool: ...  # nothing to search: no query to build
+
 
 class Bm25Index:
     """An immutable BM25 index over a list of articles."""
@@ -133,6 +135,9 @@ class StoreBm25Search:
         self, session: Session, query: Mapping[str, int], *, limit: int = 3
     ) -> list[ArticleHit]:
         return self.index(session).search(query, limit=limit)
+
+    def empty(self, session: Session) -> bool:
+        return len(self.index(session)) == 0
 
 
 def pick_suggestions(

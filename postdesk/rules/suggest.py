@@ -47,6 +47,8 @@ class SuggestArticles:
     def apply(self, ctx: RuleContext) -> None:
         message = ctx.message
         assert message is not None
+        if self.search.empty(ctx.session):
+            return  # no published article: the mail's words need not be counted
         query = build_query(
             message.subject or ctx.ticket.subject,
             message.text_new or message.text_full,

@@ -106,10 +106,11 @@ def _send(connection: Connection, cursor: Any, pending: list[Step], last: Step |
                     target.execute(sql)
                 else:
                     target.execute(sql, params)
-    except Exception as exc:
-        # SQLAlchemy's own handling: its exception classes, handle_error, and on a lost
-        # connection the pool renewed (a private method, the one every execute goes
-        # through; tests/store/test_prepared.py holds it to what it does).
+    except connection.dialect.loaded_dbapi.Error as exc:
+        # SQLAlchemy's own handling of a driver error: its exception classes, handle_error,
+        # and on a lost connection the pool renewed (a private method, the one every execute
+        # goes through; tests/store/test_prepared.py holds it to what it does). Any other
+        # error (a listener's) goes on as it is, as with SQLAlchemy's execute.
         sql = "; ".join(step[0] for _, step in steps)
         params = [step[1] for _, step in steps]
         connection._handle_dbapi_exception(exc, sql, params, None, None)

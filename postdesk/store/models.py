@@ -243,6 +243,9 @@ class InboxItem(Base):
     duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("inbox.id"))
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column()
+    # The raw message when small enough to keep here (``gateway.receive.INLINE_MAX``); else
+    # NULL and the bytes are in the blob store under ``content_hash``. Loaded only when read.
+    raw: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
 
 
 class InboxArrival(Base):

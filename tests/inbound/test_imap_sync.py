@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from postdesk.gateway.receive import ReceiveResult
 from postdesk.inbound.imap.connection import connect
 from postdesk.inbound.imap.quarantine import QUARANTINED
 from postdesk.inbound.imap.state import MailboxStateStore
 from postdesk.inbound.imap.worker import MailboxWorker
-from postdesk.store.blobs import FileBlobStore
+from postdesk.store.db import Database
 from postdesk.store.models import InboxArrival
 from tests.support.dovecot import Dovecot
 from tests.support.imap import (
@@ -79,29 +80,31 @@ def test_delete_mode_expunges(dovecot: Dovecot, imap_user: str, imap_store: Stor
     assert imap_store.inbox_count() == 5
 
 
-class FailingBlobs(FileBlobStore):
-    """The disk fills up after ``ok`` messages: receive raises, nothing is committed."""
+def fill_disk_after(db: Database, ok: int) -> Callable[[], None]:
+    """The disk fills up after ``ok`` inbox rows: receive raises, nothing of that message is
+    committed. Returns the function that frees the disk again."""
+    left = [ok]
 
-    def __init__(self, root: Path, ok: int) -> None:
-        super().__init__(root)
-        self.ok = ok
+    def insert(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        if statement.startswith("INSERT INTO inbox "):
+            if left[0] <= 0:
+                raise OSError(28, "No space left on device")
+            left[0] -= 1
 
-    def put(self, data: bytes) -> str:
-        if self.ok <= 0:
-            raise OSError(28, "No space left on device")
-        self.ok -= 1
-        return super().put(data)
+    event.listen(db.engine, "before_cursor_execute", insert)
+    return lambda: event.remove(db.engine, "before_cursor_execute", insert)
 
 
 def test_a_failed_receive_leaves_the_message_untouched_for_the_next_run(
     dovecot: Dovecot, imap_user: str, imap_store: Store, tmp_path: Path
 ) -> None:
     append(dovecot, imap_user, [message(i) for i in range(6)])
-    blobs = FailingBlobs(tmp_path / "b", 3)
-    failing = MailboxWorker(mailbox(dovecot, imap_user), imap_store.db, blobs)
+    free = fill_disk_after(imap_store.db, 3)
+    failing = MailboxWorker(mailbox(dovecot, imap_user), imap_store.db, imap_store.blobs)
 
     with pytest.raises(OSError, match="No space"):
         drain(failing)
+    free()
 
     flags = server_flags(dovecot, imap_user)
     uids = sorted(flags)

@@ -46,16 +46,17 @@ from postdesk.inbound.message import Envelope, InboundMessage
 from postdesk.inbound.parse import parse_message
 from postdesk.outbound.limits import AutoReplyLimits, inbound_rate_refusal
 from postdesk.outbound.render import Renderer
-from postdesk.outbound.suppression import inbound_count_since
+from postdesk.outbound.suppression import ask_inbound_count_since, inbound_count_since
 from postdesk.outbound.ticket_mail import MailIdentity
-from postdesk.rules.engine import Rule, RuleContext, RuleOutcome, dispatch
+from postdesk.rules.engine import Rule, RuleContext, RuleOutcome, ask_ahead, dispatch
 from postdesk.rules.escalation import DEFAULT_HIERARCHY, Level
 from postdesk.store.audit_log import audit
 from postdesk.store.db import Database
 from postdesk.store.direct import update_persistent
 from postdesk.store.enums import InboxState
 from postdesk.store.models import InboxItem, Ticket
-from postdesk.store.tickets import SqlThreadLookup
+from postdesk.store.prepared import forget_answers
+from postdesk.store.tickets import SqlThreadLookup, ask_contact
 from postdesk.threading.decide import ThreadDecision, ThreadInput, decide
 
 log = logging.getLogger(__name__)
@@ -265,7 +266,19 @@ class Pipeline:
         self, session: Session, row: InboxItem, inbound: InboundMessage, verdict: Classification
     ) -> ProcessResult:
         """Thread, store and run the rules for ``row`` (locked or just written by us)."""
-        now = self.clock()
+        try:
+            return self._store_one(session, row, inbound, verdict, self.clock())
+        finally:
+            forget_answers(session)  # reads asked ahead for this message and not taken
+
+    def _store_one(
+        self,
+        session: Session,
+        row: InboxItem,
+        inbound: InboundMessage,
+        verdict: Classification,
+        now: datetime,
+    ) -> ProcessResult:
         if verdict.kind == "loop":
             return self._finish(
                 row, None, "dropped", "our own mail came back: " + "; ".join(verdict.reasons), now
@@ -274,6 +287,9 @@ class Pipeline:
             bounced = self._bounce(session, row, inbound, verdict, now)
             if bounced is not None:
                 return bounced
+        # On PostgreSQL, reads whose parameters are known now go with the next statement
+        # (Prepared.ask): the sender's contact and hourly count, then what the rules read.
+        self._ask_ahead(session, inbound, row, verdict, now)
         # Reads of what this transaction has not written yet (agents, earlier messages): no
         # need to flush the inbox row's change before them.
         with session.no_autoflush:
@@ -294,6 +310,7 @@ class Pipeline:
                 f"{verdict.kind} does not open tickets: {decision.reason}",
                 now,
             )
+        ask_ahead(self.rules, session, "ticket.created" if decision.is_new else "message.received")
         if sender.verified and not decision.is_new:
             reason = handle_agent_mail(
                 self._agent_ctx(session, now), sender, inbound, row, decision, verdict.kind
@@ -388,6 +405,20 @@ class Pipeline:
         )
         ticket.updated_at = now
         return self._finish(row, ticket.id, "attach", f"{reason}: {decided.summary}", now)
+
+    @staticmethod
+    def _ask_ahead(
+        session: Session,
+        inbound: InboundMessage,
+        row: InboxItem,
+        verdict: Classification,
+        now: datetime,
+    ) -> None:
+        if inbound.from_addr is not None:
+            ask_contact(session, inbound.from_addr.email)
+        sender = inbound.from_addr.email if inbound.from_addr else row.sender
+        if sender and verdict.may_auto_respond:  # as _within_rate will count
+            ask_inbound_count_since(session, sender, now - timedelta(hours=1))
 
     def _within_rate(
         self,

@@ -109,6 +109,11 @@ def prune_auto_replies(session: Session, now: datetime) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
+def ask_inbound_count_since(session: Session, sender: str, since: datetime) -> None:
+    """Send ``inbound_count_since``'s read ahead (``Prepared.ask``)."""
+    _INBOUND_SINCE.ask(session, {"sender": sender.lower(), "since": since})
+
+
 def inbound_count_since(session: Session, sender: str, since: datetime) -> int:
     """Messages stored from ``sender`` since ``since`` (on any ticket)."""
     params = {"sender": sender.lower(), "since": since}

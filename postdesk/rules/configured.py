@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from sqlalchemy.orm import Session
+
 from postdesk.rules.actions import run_action
 from postdesk.rules.conditions import check_all
 from postdesk.rules.engine import RuleContext
 from postdesk.rules.facts import gather
+from postdesk.rules.recipients import ask_managers
 from postdesk.rules.schema import Policy, RuleSpec
 
 
@@ -34,6 +37,13 @@ class ConfiguredRule:
                 on_call=self.on_call,
             )
             ctx.facts.setdefault("planned", []).append(f"{self.name}: {did}")
+
+    def ask_ahead(self, session: Session) -> None:
+        """The managers, when an enabled notification names them (every new ticket's does)."""
+        if self.spec.enabled and any(
+            a.notify is not None and "managers" in a.notify.who for a in self.spec.then
+        ):
+            ask_managers(session)
 
     def describe(self) -> str:
         return f"{self.name} on {', '.join(self.events)}: " + ", ".join(

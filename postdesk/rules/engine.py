@@ -118,6 +118,16 @@ def run_rules(rules: Sequence[Rule], ctx: RuleContext) -> list[RuleOutcome]:
     return outcomes
 
 
+def ask_ahead(rules: Sequence[Rule], session: Session, event: str) -> None:
+    """Let the rules on ``event`` send the reads they will need ahead (``Prepared.ask``: on
+    PostgreSQL they go with the next statement instead of a round trip each). A rule that
+    reads something known in advance says so with an optional ``ask_ahead(session)``."""
+    for rule in rules:
+        ask = getattr(rule, "ask_ahead", None)
+        if ask is not None and event in rule.events:
+            ask(session)
+
+
 def dispatch(rules: Sequence[Rule], ctx: RuleContext, events: Iterable[Event]) -> list[RuleOutcome]:
     """Run ``events`` and the follow-ups their actions raise, in order, sharing ``ctx.facts``."""
     queue = list(events)

@@ -31,7 +31,7 @@ from postdesk.store.direct import flush_pending
 from postdesk.store.enums import TicketType
 from postdesk.store.models import Message, Ticket
 from postdesk.store.prepared import Prepared
-from postdesk.store.session_cache import remembered
+from postdesk.store.session_cache import is_remembered, remembered
 from postdesk.store.task_models import TicketEstimate
 
 CANDIDATES = 2000
@@ -108,6 +108,11 @@ class StoreEstimateIndex:
         self._built: tuple[Stamp, HistoryIndex] | None = None
         self._last_build = (0.0, 0.0)  # monotonic end, seconds it took
         self._terms: dict[TermsKey, tuple[str, dict[str, int]]] = {}
+
+    def ask_stamp(self, session: Session) -> None:
+        """Send ``stamp``'s read ahead (``Prepared.ask``) unless this transaction has it."""
+        if not is_remembered(session, "estimate_stamp"):
+            _STAMP.ask(session, {})
 
     def stamp(self, session: Session) -> Stamp:
         """What the index is built from: ``stamp[1]`` is None while no time is recorded."""

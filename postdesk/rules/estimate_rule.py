@@ -59,6 +59,9 @@ class SuggestEstimate:
             return None
         return "new support ticket"
 
+    def ask_ahead(self, session: Session) -> None:
+        self.index.ask_stamp(session)
+
     def apply(self, ctx: RuleContext) -> None:
         # A suggestion is a help, not part of taking the mail in: if it fails, the message is
         # still processed (the savepoint undoes what the estimate wrote) and the error logged.

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from postdesk.rules.schema import Level, Policy
 from postdesk.store.direct import ObjectQuery, flush_pending
 from postdesk.store.models import Agent, Ticket
-from postdesk.store.session_cache import remembered
+from postdesk.store.session_cache import is_remembered, remembered
 
 
 def _by_email(session: Session, email: str | None) -> Agent | None:
@@ -32,6 +32,12 @@ def _team(session: Session, team: str | None) -> list[Agent]:
 
 
 _MANAGERS = ObjectQuery(Agent, Agent.role == "manager", Agent.active.is_(True), order_by=[Agent.id])
+
+
+def ask_managers(session: Session) -> None:
+    """Send ``managers``' read ahead (``Prepared.ask``) unless this transaction has them."""
+    if not is_remembered(session, "managers"):
+        _MANAGERS.prepared.ask(session, {})
 
 
 def managers(session: Session) -> list[Agent]:

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sqlalchemy.orm import Session
+
 from postdesk.rules.engine import RuleContext
 from postdesk.rules.kb_search import KbSearch, StoreBm25Search, pick_suggestions
 from postdesk.rules.kb_text import MAX_QUERY_TERMS, build_query
 from postdesk.store.audit_log import audit
+from postdesk.store.kb import ask_kb_stamp
 
 # Measured on benchmarks/kb_eval (see benchmarks/kb_precision.py).
 DEFAULT_THRESHOLD = 0.1
@@ -43,6 +46,10 @@ class SuggestArticles:
         if ctx.message.direction != "in" or not ctx.may_auto_respond:
             return None  # no acknowledgement will carry them
         return "new ticket by email"
+
+    def ask_ahead(self, session: Session) -> None:
+        if self.config.enabled:
+            ask_kb_stamp(session)  # what ``StoreBm25Search`` reads first
 
     def apply(self, ctx: RuleContext) -> None:
         message = ctx.message

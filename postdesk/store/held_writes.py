@@ -4,8 +4,11 @@ A new message writes a dozen rows whose outcome nobody reads: participants, atta
 audit entries, the inbox row's final state. On PostgreSQL each was a round trip of its own,
 about 0.2 ms waiting and 0.1 ms of the driver's CPU. ``Prepared.later`` holds them here, on
 the connection, and they go in one pipeline (psycopg's pipeline mode) with the next
-statement of the transaction, or with its COMMIT: a lone new message takes 13 round trips
-instead of 24, one in a batch of four 11 instead of 22.
+statement of the transaction, or with its COMMIT. Reads whose parameters are known before
+they are needed go the same way (``ask``, used by ``Prepared.ask``): their rows wait on a
+cursor of their own until the code that needs them runs the same statement. A lone new
+ticket takes 8 round trips (BEGIN included; ``tests/gateway/test_accept_transaction.py``
+counts them on the wire), 24 before writes were held and 13 before reads were asked ahead.
 
 The rules that keep that safe:
 
@@ -18,20 +21,25 @@ The rules that keep that safe:
   write always stands or falls with the savepoint that made it;
 - an error in any of them fails the statement they went with; PostgreSQL then refuses the
   rest of the transaction, and a COMMIT of such a transaction raises here instead of
-  quietly rolling back, as the driver's own commit would.
+  quietly rolling back, as the driver's own commit would;
+- an asked read answers as of where it was asked; ``Prepared`` forgets the answers nobody
+  took at every flush, rollback (also to a savepoint) and transaction end, and when its
+  caller is done (``forget_answers``: the end of one message), so no answer outlives the
+  writes it could miss.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import MutableMapping
+from collections.abc import Iterable, MutableMapping
 from typing import Any
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import PendingRollbackError
 
 Step = tuple[str, Any, bool]  # sql, parameters (a list of them when many), many
-_PENDING = "postdesk.held_writes"  # connection.info: [Step] not yet sent
+Entry = tuple[Any, Step]  # the cursor its result waits on (an asked read), or None: a write
+_PENDING = "postdesk.held_writes"  # connection.info: [Entry] not yet sent
 _INERROR = 3  # psycopg.pq.TransactionStatus.INERROR: a statement of the transaction failed
 
 
@@ -41,7 +49,30 @@ def holds(connection: Connection) -> bool:
 
 
 def hold(connection: Connection, sql: str, rows: list[Any]) -> None:
-    connection.info.setdefault(_PENDING, []).append((sql, rows, True))
+    connection.info.setdefault(_PENDING, []).append((None, (sql, rows, True)))
+
+
+def ask(connection: Connection, sql: str, params: Any) -> Any:
+    """Queue a read to go with the next trip; its rows wait on the cursor returned, which
+    the caller closes. Sent after every write queued before it, so it sees them."""
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    connection.info.setdefault(_PENDING, []).append((cursor, (sql, params, False)))
+    return cursor
+
+
+def answer(connection: Connection, cursor: Any) -> None:
+    """Make sure a read asked with ``ask`` has been sent (with whatever waits before it)."""
+    pending = connection.info.get(_PENDING)
+    if pending and any(target is cursor for target, _ in pending):
+        send_pending(connection)
+
+
+def withdraw(connection: Connection, cursors: Iterable[Any]) -> None:
+    """Take back reads asked with ``ask`` that have not been sent yet (nobody needs them)."""
+    pending = connection.info.get(_PENDING)
+    if pending:
+        gone = {id(c) for c in cursors}
+        pending[:] = [entry for entry in pending if id(entry[0]) not in gone]
 
 
 def run(connection: Connection, cursor: Any, step: Step) -> None:
@@ -85,12 +116,16 @@ def forget(info: MutableMapping[str, Any]) -> None:
     info.pop(_PENDING, None)
 
 
-def _send(connection: Connection, cursor: Any, pending: list[Step], last: Step | None) -> None:
-    """``pending`` on a cursor of their own, then ``last`` on ``cursor`` (its result stays
-    there to be fetched); more than one statement go in one pipeline, one round trip."""
+def _send(connection: Connection, cursor: Any, pending: list[Entry], last: Step | None) -> None:
+    """``pending`` (writes on a scratch cursor, asked reads on their own), then ``last`` on
+    ``cursor`` (its result stays there to be fetched); more than one statement go in one
+    pipeline, one round trip."""
     driver: Any = connection.connection.dbapi_connection
-    scratch = driver.cursor() if pending or cursor is None else None
-    steps: list[tuple[Any, Step]] = [(scratch, step) for step in pending]
+    writes = any(target is None for target, _ in pending) or (cursor is None and last is not None)
+    scratch = driver.cursor() if writes else None
+    steps: list[tuple[Any, Step]] = [
+        (scratch if target is None else target, step) for target, step in pending
+    ]
     if last is not None:
         steps.append((cursor if cursor is not None else scratch, last))
     dispatch = connection.dispatch

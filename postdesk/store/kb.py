@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from postdesk.store.direct import flush_pending
 from postdesk.store.kb_models import KbArticle, KbCategory
 from postdesk.store.prepared import Prepared
-from postdesk.store.session_cache import remembered
+from postdesk.store.session_cache import is_remembered, remembered
 
 STATES = ("draft", "published")
 
@@ -94,6 +94,12 @@ def article_data(article: KbArticle) -> ArticleData:
         state=article.state,
         tags=tuple(article.tags or ()),
     )
+
+
+def ask_kb_stamp(session: Session) -> None:
+    """Send ``kb_stamp``'s read ahead (``Prepared.ask``) unless this transaction has it."""
+    if not is_remembered(session, "kb_stamp"):
+        _STAMP.ask(session, {})
 
 
 def kb_stamp(session: Session) -> tuple[int, datetime | None]:

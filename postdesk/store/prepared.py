@@ -15,7 +15,8 @@ connection the whole pool renewed), and the ``before_cursor_execute`` /
 ``after_cursor_execute`` events when someone listens (tests count statements with them).
 What is not: ORM autoflush (as with any Core statement on ``session.connection()``),
 expanding IN parameters, and SQL echo. Writes nobody waits for may be held back to share a
-round trip on PostgreSQL (``later``; ``store.held_writes``).
+round trip on PostgreSQL (``later``; ``store.held_writes``), and reads known in advance sent
+ahead with them (``ask``).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from postdesk.store import held_writes
 
 Processor = Callable[[Any], Any]
 _CURSOR = "postdesk.prepared.cursor"  # session.info: (transaction, connection, cursor)
+_ANSWERS = "postdesk.prepared.answers"  # session.info: {(statement, params): (connection, cursor)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +100,24 @@ class Prepared:
         else:
             held_writes.hold(connection, plan.sql, batch)
 
+    def ask(self, session: Session, params: Mapping[str, Any]) -> None:
+        """Send this read ahead with the next statement (PostgreSQL; elsewhere nothing): a
+        later ``all``/``first``/``scalar`` with the same parameters takes its answer instead
+        of a round trip of its own. Only for reads that nothing written in between changes;
+        the answer is forgotten at a flush, a rollback, and ``forget_answers``."""
+        connection, _ = _cursor_of(session)
+        if not held_writes.holds(connection):
+            return
+        key = _answer_key(self, params)
+        if key is None:
+            return
+        answers: dict[Any, tuple[Connection, Any]] = session.info.setdefault(_ANSWERS, {})
+        if key in answers:
+            return
+        plan = self.plan(connection.dialect)
+        cursor = held_writes.ask(connection, plan.sql, _driver_params(plan, params))
+        answers[key] = (connection, cursor)
+
     def scalar(self, session: Session, params: Mapping[str, Any]) -> Any:
         """The first column of the first row, or None."""
         row = self.first(session, params)
@@ -108,9 +128,17 @@ class Prepared:
         return rows[0] if rows else None
 
     def all(self, session: Session, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        connection, cursor = self._execute(session, params)
-        rows = cursor.fetchall()
-        processors = self._processors(connection.dialect, cursor)
+        answer = _take_answer(session, self, params)
+        if answer is None:
+            connection, cursor = self._execute(session, params)
+            rows = cursor.fetchall()
+            processors = self._processors(connection.dialect, cursor)
+        else:
+            connection, cursor = answer
+            held_writes.answer(connection, cursor)  # when it has not gone yet, it goes now
+            rows = cursor.fetchall()
+            processors = self._processors(connection.dialect, cursor)
+            cursor.close()
         if not any(p is not None for p in processors):
             return [tuple(row) for row in rows]
         return [
@@ -221,10 +249,61 @@ def _cursor_of(session: Session) -> tuple[Connection, Any]:
     return connection, cursor
 
 
+def _answer_key(prepared: Prepared, params: Mapping[str, Any]) -> Any:
+    try:
+        key = (id(prepared), frozenset(params.items()))
+        hash(key)
+    except TypeError:  # an unhashable value: not asked ahead
+        return None
+    return key
+
+
+def _take_answer(
+    session: Session, prepared: Prepared, params: Mapping[str, Any]
+) -> tuple[Connection, Any] | None:
+    answers = session.info.get(_ANSWERS)
+    if not answers:
+        return None
+    key = _answer_key(prepared, params)
+    return answers.pop(key, None) if key is not None else None
+
+
+def forget_answers(session: Session) -> None:
+    """Forget the reads asked ahead that nobody took (those not sent yet are withdrawn)."""
+    answers: dict[Any, tuple[Connection, Any]] | None = session.info.pop(_ANSWERS, None)
+    if not answers:
+        return
+    by_connection: dict[int, tuple[Connection, list[Any]]] = {}
+    for connection, cursor in answers.values():
+        by_connection.setdefault(id(connection), (connection, []))[1].append(cursor)
+    for connection, cursors in by_connection.values():
+        if not connection.invalidated:
+            held_writes.withdraw(connection, cursors)
+        for cursor in cursors:
+            with contextlib.suppress(Exception):  # the connection may be gone
+                cursor.close()
+
+
+@event.listens_for(Session, "before_commit")
+def _forget_before_commit(session: Session) -> None:
+    forget_answers(session)  # not sent with the COMMIT for nobody
+
+
+@event.listens_for(Session, "after_flush")
+def _forget_after_flush(session: Session, _context: Any) -> None:
+    forget_answers(session)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_after_rollback(session: Session, _previous: Any) -> None:
+    forget_answers(session)
+
+
 @event.listens_for(Session, "after_transaction_end")
 def _forget_cursor(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is not None:
         return  # a savepoint or a flush: the same connection goes on
+    forget_answers(session)
     held = session.info.pop(_CURSOR, None)
     if held is not None:
         with contextlib.suppress(Exception):  # the connection may be gone: nothing to release

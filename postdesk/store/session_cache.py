@@ -40,6 +40,11 @@ def remembered(session: Session, name: str, models: tuple[type, ...], read: Call
     return held[1]  # type: ignore[no-any-return]
 
 
+def is_remembered(session: Session, name: str) -> bool:
+    """Whether ``remembered(session, name, ...)`` would answer without reading."""
+    return name in session.info.get(_READS, ())
+
+
 def forget(session: Session) -> None:
     session.info.pop(_KEY, None)
     session.info.pop(_READS, None)

@@ -92,6 +92,13 @@ def contact_for(session: Session, email: str, name: str = "") -> Contact:
     return contact
 
 
+def ask_contact(session: Session, email: str) -> None:
+    """Send ``contact_for``'s read of ``email`` ahead (``Prepared.ask``)."""
+    email = email.lower()
+    if email not in cache(session, "contacts"):
+        _CONTACT.prepared.ask(session, {"email": email})
+
+
 def agent_by_email(session: Session, email: str) -> Agent | None:
     """The active agent with this address. Asked for every inbound message, and most are
     from clients: a plain id lookup first, the agent object only when there is one."""

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import event, func, select
 
 from postdesk.gateway.accept import ProcessingDeferred
 from postdesk.gateway.app import App
+from postdesk.gateway.settings import Settings
 from postdesk.inbound.message import Envelope
 from postdesk.store.enums import InboxState
 from postdesk.store.models import AuditEntry, InboxItem, OutboxItem, Ticket
 from tests.gateway.test_failures_and_retry import BrokenRule
+from tests.support.databases import PostgresServer
 from tests.support.mail import client_mail
+from tests.support.round_trips import round_trips
 
 ENVELOPE = Envelope("ana@client.example", ("support@example.com",))
 
@@ -71,3 +76,40 @@ def test_a_failure_leaves_the_message_stored_once_and_failed_once(app: App) -> N
     assert retried.received.outcome == "redelivery"
     assert retried.processed is not None and retried.processed.state == "processed"
     assert (_count(app, InboxItem), _count(app, Ticket)) == (1, 1)
+
+
+@pytest.mark.postgres
+def test_a_new_ticket_takes_eight_round_trips_on_postgresql(
+    postgres_server: PostgresServer | None, tmp_path: Path
+) -> None:
+    """The reads known in advance go with the next statement and the writes nobody waits
+    for with the one after (store.held_writes): BEGIN, the inbox row, the sender's reads,
+    the rules' reads with the ticket, participants with the message, the acknowledgement's
+    suppression check, its outbox row, the rest with COMMIT. Counted on the wire."""
+    if postgres_server is None:
+        pytest.skip("PostgreSQL not reachable (set POSTDESK_TEST_PG_URL)")
+    postgres_server.truncate()
+    settings = Settings(
+        data_dir=tmp_path / "var",
+        database_url=postgres_server.url,
+        support_addresses=["support@example.com"],
+        smtp_port=0,
+        secret_key="test-secret-key-0123456789",
+    )
+    app = App(settings)
+    try:
+        first = client_mail("Ana <ana@client.example>", "support@example.com", "Printer", "Jam.")
+        app.accept(first, ENVELOPE)  # the contact, templates and caches exist from here on
+        second = client_mail("Ana <ana@client.example>", "support@example.com", "VPN", "Down.")
+        with round_trips(app.db.engine) as trips:
+            accepted = app.accept(second, ENVELOPE)
+        assert accepted.processed is not None and accepted.processed.action == "new"
+        assert trips.count <= 8, trips.trace
+        with app.db.sessions() as s:  # and it did everything the thirteen trips did before
+            ticket = s.get(Ticket, accepted.processed.ticket_id)
+            assert ticket is not None and ticket.requester is not None
+            assert ticket.requester.email == "ana@client.example"
+            outbox = s.scalars(select(OutboxItem).where(OutboxItem.ticket_id == ticket.id)).all()
+            assert [o.kind for o in outbox] == ["ack"]
+    finally:
+        app.close()

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError, PendingRollbackError, StatementError
 
 from postdesk.store.db import Database
 from postdesk.store.models import InboxItem, Ticket
-from postdesk.store.prepared import Prepared
+from postdesk.store.prepared import Prepared, forget_answers
 from tests.support.databases import PostgresServer
 
 NOW = datetime(2026, 12, 6, 9, 30, 15, 123456, tzinfo=UTC)
@@ -384,3 +384,98 @@ def test_update_persistent_sets_onupdate_columns_on_the_row_and_the_object(db: D
     with db.sessions() as s:
         stored = s.get(Ticket, ticket.id)
         assert stored is not None and stored.subject == "renamed" and stored.updated_at == seen
+
+
+def _statements(db: Database) -> list[str]:
+    seen: list[str] = []
+
+    @event.listens_for(db.engine, "before_cursor_execute")
+    def _seen(_c, _cur, statement, *_rest):  # type: ignore[no-untyped-def]
+        if not statement.startswith("BEGIN"):  # SQLite's BEGIN IMMEDIATE
+            seen.append(statement.split()[0])
+
+    return seen
+
+
+def test_a_read_asked_ahead_goes_with_the_next_statement_and_is_taken_once(db: Database) -> None:
+    """On PostgreSQL ``ask`` sends a read with the next statement; the same read later takes
+    that answer instead of a trip of its own. Elsewhere it does nothing."""
+    statements = _statements(db)
+    with db.transaction() as s:
+        INSERT.scalar(s, _row(1))
+        COUNT_SMTP.ask(s, {})
+        assert statements == ["INSERT"]  # nothing sent yet
+        INSERT.scalar(s, _row(2, "imap:box"))  # on PostgreSQL it carries the read
+        assert statements == (["INSERT", "SELECT", "INSERT"] if db.is_postgres else ["INSERT"] * 2)
+        assert COUNT_SMTP.scalar(s, {}) == 1
+        assert statements.count("SELECT") == 1  # the answer taken, not asked again
+        INSERT.scalar(s, _row(3))
+        assert COUNT_SMTP.scalar(s, {}) == 2  # taken once: the next read asks the store
+        assert statements.count("SELECT") == 2
+
+
+def test_an_answer_is_taken_only_by_the_same_parameters(db: Database) -> None:
+    with db.transaction() as s:
+        first = INSERT.scalar(s, _row(1))
+        second = INSERT.scalar(s, _row(2, "imap:box"))
+        BY_ID.ask(s, {"id": first})
+        assert BY_ID.first(s, {"id": second}) == (
+            ["support+2@example.com"],
+            NOW + timedelta(minutes=2),
+            False,
+            "received",
+        )
+        assert BY_ID.first(s, {"id": first}) is not None
+        assert BY_ID.first(s, {"id": first})[2] is True  # type: ignore[index]
+
+
+def test_an_answer_nobody_took_is_withdrawn_not_sent_with_the_commit(db: Database) -> None:
+    statements = _statements(db)
+    with db.transaction() as s:
+        COUNT_SMTP.ask(s, {})
+        forget_answers(s)  # the caller is done: it does not go with the next statement
+        INSERT.scalar(s, _row(1))
+        COUNT_SMTP.ask(s, {})  # asked and never taken: not sent with the COMMIT
+    assert statements == ["INSERT"]
+    with db.sessions() as s:
+        assert COUNT_SMTP.scalar(s, {}) == 1
+
+
+def test_an_answer_is_forgotten_at_a_flush_and_a_savepoint_rollback(db: Database) -> None:
+    """An answer may miss what was written after it was asked: a flush (the ORM may write
+    anything) or a savepoint undone (the answer may count what it undid) forgets it."""
+    tickets = Prepared(select(func.count()).select_from(Ticket))
+    with db.transaction() as s:
+        tickets.ask(s, {})
+        INSERT.scalar(s, _row(1))  # carries the read on PostgreSQL: no ticket yet
+        s.add(Ticket(subject="t", support_address="support@example.com", origin="email"))
+        s.flush()
+        assert tickets.scalar(s, {}) == 1
+
+        nested = s.begin_nested()
+        INSERT.scalar(s, _row(2))
+        COUNT_SMTP.ask(s, {})
+        INSERT.scalar(s, _row(3, "imap:box"))  # the answer would be 2
+        nested.rollback()
+        assert COUNT_SMTP.scalar(s, {}) == 1
+
+
+def test_asked_reads_leave_no_cursor_open(db: Database) -> None:
+    """Answers taken, forgotten or withdrawn close their cursors (none lingers to the pool);
+    outside PostgreSQL nothing is asked."""
+    key = "postdesk.prepared.answers"
+    with db.transaction() as s:
+        COUNT_SMTP.ask(s, {})
+        if not db.is_postgres:
+            assert not s.info.get(key)
+            return
+        INSERT.scalar(s, _row(1))
+        taken = next(iter(s.info[key].values()))[1]
+        COUNT_SMTP.scalar(s, {})
+        BY_ID.ask(s, {"id": 1})
+        INSERT.scalar(s, _row(2))
+        forgotten = next(iter(s.info[key].values()))[1]
+        s.flush()
+        BY_ID.ask(s, {"id": 2})
+        withdrawn = next(iter(s.info[key].values()))[1]
+    assert taken.closed and forgotten.closed and withdrawn.closed

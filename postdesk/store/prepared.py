@@ -112,8 +112,9 @@ class Prepared:
         if key is None:
             return
         answers: dict[Any, tuple[Connection, Any]] = session.info.setdefault(_ANSWERS, {})
-        if key in answers:
-            return
+        earlier = answers.pop(key, None)
+        if earlier is not None:  # asked again: the newer question sees more
+            _drop(*earlier)
         plan = self.plan(connection.dialect)
         cursor = held_writes.ask(connection, plan.sql, _driver_params(plan, params))
         answers[key] = (connection, cursor)
@@ -134,11 +135,19 @@ class Prepared:
             rows = cursor.fetchall()
             processors = self._processors(connection.dialect, cursor)
         else:
-            connection, cursor = answer
-            held_writes.answer(connection, cursor)  # when it has not gone yet, it goes now
-            rows = cursor.fetchall()
-            processors = self._processors(connection.dialect, cursor)
-            cursor.close()
+            connection, asked = answer
+            try:
+                held_writes.answer(connection, asked)  # when it has not gone yet, it goes now
+                rows = asked.fetchall()
+                processors = self._processors(connection.dialect, asked)
+            except connection.dialect.loaded_dbapi.Error:
+                # No answer: the pipeline that carried it failed (and someone caught that).
+                # Run again, the read raises what the transaction's state is.
+                connection, cursor = self._execute(session, params)
+                rows = cursor.fetchall()
+                processors = self._processors(connection.dialect, cursor)
+            finally:
+                asked.close()
         if not any(p is not None for p in processors):
             return [tuple(row) for row in rows]
         return [
@@ -251,7 +260,7 @@ def _cursor_of(session: Session) -> tuple[Connection, Any]:
 
 def _answer_key(prepared: Prepared, params: Mapping[str, Any]) -> Any:
     try:
-        key = (id(prepared), frozenset(params.items()))
+        key = (prepared, frozenset(params.items()))
         hash(key)
     except TypeError:  # an unhashable value: not asked ahead
         return None
@@ -271,22 +280,24 @@ def _take_answer(
 def forget_answers(session: Session) -> None:
     """Forget the reads asked ahead that nobody took (those not sent yet are withdrawn)."""
     answers: dict[Any, tuple[Connection, Any]] | None = session.info.pop(_ANSWERS, None)
-    if not answers:
-        return
-    by_connection: dict[int, tuple[Connection, list[Any]]] = {}
-    for connection, cursor in answers.values():
-        by_connection.setdefault(id(connection), (connection, []))[1].append(cursor)
-    for connection, cursors in by_connection.values():
-        if not connection.invalidated:
-            held_writes.withdraw(connection, cursors)
-        for cursor in cursors:
-            with contextlib.suppress(Exception):  # the connection may be gone
-                cursor.close()
+    for connection, cursor in (answers or {}).values():
+        _drop(connection, cursor)
+
+
+def _drop(connection: Connection, cursor: Any) -> None:
+    # A connection already closed (the transaction ended) or invalidated holds nothing.
+    if not connection.closed and not connection.invalidated:
+        held_writes.withdraw(connection, [cursor])
+    with contextlib.suppress(Exception):  # the driver connection may be gone
+        cursor.close()
 
 
 @event.listens_for(Session, "before_commit")
 def _forget_before_commit(session: Session) -> None:
-    forget_answers(session)  # not sent with the COMMIT for nobody
+    # Not sent with the COMMIT for nobody. Releasing a savepoint (this event too) keeps them:
+    # what it wrote stays written, as if there had been no savepoint.
+    if not session.in_nested_transaction():
+        forget_answers(session)
 
 
 @event.listens_for(Session, "after_flush")

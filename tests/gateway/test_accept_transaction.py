@@ -101,10 +101,11 @@ def test_a_new_ticket_takes_eight_round_trips_on_postgresql(
         first = client_mail("Ana <ana@client.example>", "support@example.com", "Printer", "Jam.")
         app.accept(first, ENVELOPE)  # the contact, templates and caches exist from here on
         second = client_mail("Ana <ana@client.example>", "support@example.com", "VPN", "Down.")
+        app.pipeline.support.ttl = 3600  # no reload of the support addresses in the count
         with round_trips(app.db.engine) as trips:
             accepted = app.accept(second, ENVELOPE)
         assert accepted.processed is not None and accepted.processed.action == "new"
-        assert trips.count <= 8, trips.trace
+        assert 0 < trips.count <= 8, trips.trace
         with app.db.sessions() as s:  # and it did everything the thirteen trips did before
             ticket = s.get(Ticket, accepted.processed.ticket_id)
             assert ticket is not None and ticket.requester is not None

@@ -415,18 +415,31 @@ def test_a_read_asked_ahead_goes_with_the_next_statement_and_is_taken_once(db: D
 
 
 def test_an_answer_is_taken_only_by_the_same_parameters(db: Database) -> None:
+    statements = _statements(db)
     with db.transaction() as s:
         first = INSERT.scalar(s, _row(1))
         second = INSERT.scalar(s, _row(2, "imap:box"))
         BY_ID.ask(s, {"id": first})
-        assert BY_ID.first(s, {"id": second}) == (
+        assert BY_ID.first(s, {"id": second}) == (  # another id: its own read, carrying the ask
             ["support+2@example.com"],
             NOW + timedelta(minutes=2),
             False,
             "received",
         )
-        assert BY_ID.first(s, {"id": first}) is not None
-        assert BY_ID.first(s, {"id": first})[2] is True  # type: ignore[index]
+        reads = statements.count("SELECT")
+        assert reads == (2 if db.is_postgres else 1)
+        row = BY_ID.first(s, {"id": first})
+        assert row is not None and row[0] == ["support+1@example.com"] and row[2] is True
+        assert statements.count("SELECT") == (reads if db.is_postgres else reads + 1)
+
+
+def test_asking_again_replaces_the_earlier_answer(db: Database) -> None:
+    with db.transaction() as s:
+        COUNT_SMTP.ask(s, {})
+        INSERT.scalar(s, _row(1))  # carries the first question: 0
+        COUNT_SMTP.ask(s, {})
+        INSERT.scalar(s, _row(2, "imap:box"))  # carries the second: 1
+        assert COUNT_SMTP.scalar(s, {}) == 1
 
 
 def test_an_answer_nobody_took_is_withdrawn_not_sent_with_the_commit(db: Database) -> None:
@@ -461,7 +474,7 @@ def test_an_answer_is_forgotten_at_a_flush_and_a_savepoint_rollback(db: Database
 
 
 def test_asked_reads_leave_no_cursor_open(db: Database) -> None:
-    """Answers taken, forgotten or withdrawn close their cursors (none lingers to the pool);
+    """Answers taken, forgotten at a flush or withdrawn at the commit close their cursors;
     outside PostgreSQL nothing is asked."""
     key = "postdesk.prepared.answers"
     with db.transaction() as s:
@@ -470,12 +483,63 @@ def test_asked_reads_leave_no_cursor_open(db: Database) -> None:
             assert not s.info.get(key)
             return
         INSERT.scalar(s, _row(1))
-        taken = next(iter(s.info[key].values()))[1]
+        taken = s.info[key][(COUNT_SMTP, frozenset())][1]
         COUNT_SMTP.scalar(s, {})
         BY_ID.ask(s, {"id": 1})
         INSERT.scalar(s, _row(2))
-        forgotten = next(iter(s.info[key].values()))[1]
+        forgotten = s.info[key][(BY_ID, frozenset({("id", 1)}))][1]
+        s.add(Ticket(subject="t", support_address="support@example.com", origin="email"))
         s.flush()
+        assert not s.info.get(key)
         BY_ID.ask(s, {"id": 2})
-        withdrawn = next(iter(s.info[key].values()))[1]
+        withdrawn = s.info[key][(BY_ID, frozenset({("id", 2)}))][1]
     assert taken.closed and forgotten.closed and withdrawn.closed
+
+
+def test_answers_asked_in_a_transaction_that_ends_any_way_are_closed(db: Database) -> None:
+    """Rolled back or closed with answers still waiting: the end of the transaction closes
+    them (its connection is already back in the pool by then) and raises nothing."""
+    key = "postdesk.prepared.answers"
+    for end in ("rollback", "close", "error"):
+        s = db.sessions()
+        try:
+            INSERT.scalar(s, _row(1))
+            COUNT_SMTP.ask(s, {})
+            asked = list(s.info.get(key, {}).values())
+            if end == "rollback":
+                s.rollback()
+            elif end == "close":
+                s.close()
+            else:
+                with pytest.raises(IntegrityError):
+                    INSERT.scalar(s, _row(1))  # the same hash: carries the ask, fails
+                s.rollback()
+            assert not s.info.get(key)
+            assert all(cursor.closed for _, cursor in asked)
+        finally:
+            s.close()
+    with db.sessions() as s:
+        assert COUNT_SMTP.scalar(s, {}) == 0
+
+
+def test_an_answer_lost_with_a_failed_pipeline_raises_the_transactions_state(
+    db: Database,
+) -> None:
+    """A read asked ahead whose carrier failed has no answer; taking it, after someone caught
+    the first error, raises as any statement of that failed PostgreSQL transaction does
+    (SQLite undoes only the failed statement and goes on)."""
+    plain = Prepared(insert(INBOX), list(_row(0)))
+    failed = contextlib.ExitStack()
+    if db.is_postgres:
+        raised = failed.enter_context(pytest.raises(StatementError))
+    with failed, db.transaction() as s:
+        INSERT.scalar(s, _row(1))
+        with contextlib.suppress(IntegrityError):
+            plain.later(s, [_row(1)])  # breaks the unique hash (SQLite: here and now)
+            COUNT_SMTP.ask(s, {})  # queued after it: PostgreSQL never answers it
+            BY_ID.first(s, {"id": 1})  # the trip that fails
+        assert COUNT_SMTP.scalar(s, {}) == 1  # SQLite only: PostgreSQL raises here
+    if db.is_postgres:
+        assert "current transaction is aborted" in str(raised.value)
+    with db.sessions() as s:
+        assert COUNT_SMTP.scalar(s, {}) == (0 if db.is_postgres else 1)

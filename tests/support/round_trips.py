@@ -23,12 +23,15 @@ def round_trips(engine: Engine) -> Iterator[Trips]:
     """Count the trips of connections checked out while the block runs."""
     trips = Trips()
     with tempfile.TemporaryFile() as trace:
+        traced: dict[int, Any] = {}
 
         def _checkout(dbapi: Any, _record: Any, _proxy: Any) -> None:
             dbapi.pgconn.trace(trace.fileno())
+            traced[id(dbapi)] = dbapi
 
         def _checkin(dbapi: Any, _record: Any) -> None:
-            dbapi.pgconn.untrace()  # flushes libpq's buffer into the file
+            if traced.pop(id(dbapi), None) is not None:
+                dbapi.pgconn.untrace()  # flushes libpq's buffer into the file
 
         event.listen(engine, "checkout", _checkout)
         event.listen(engine, "checkin", _checkin)
@@ -37,6 +40,8 @@ def round_trips(engine: Engine) -> Iterator[Trips]:
         finally:
             event.remove(engine, "checkout", _checkout)
             event.remove(engine, "checkin", _checkin)
+            for dbapi in traced.values():  # still checked out: not traced into a closed file
+                dbapi.pgconn.untrace()
         trace.seek(0)
         trips.trace = trace.read().decode(errors="replace")
     trips.count = sum(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -33,6 +34,27 @@ BY_ID = Prepared(
     )
 )
 COUNT_SMTP = Prepared(select(func.count()).select_from(INBOX).where(INBOX.c.source == "smtp"))
+BACKEND = Prepared(select(func.pg_backend_pid()))
+
+
+@pytest.fixture
+def pg_db(postgres_server: PostgresServer | None) -> Iterator[Database]:
+    """An empty PostgreSQL store of the test's own (for tests of connections and servers)."""
+    if postgres_server is None:
+        pytest.skip("PostgreSQL not reachable (set POSTDESK_TEST_PG_URL)")
+    postgres_server.truncate()
+    db = Database(postgres_server.url)
+    yield db
+    db.dispose()
+
+
+def _terminate(db: Database, *pids: int) -> None:
+    """End these server processes from a pool of its own (not one of ``db``'s connections)."""
+    killer = Database(db.url)
+    with killer.sessions() as k:
+        for pid in pids:
+            k.execute(select(func.pg_terminate_backend(pid)))
+    killer.dispose()
 
 
 def _row(n: int, source: str = "smtp") -> dict[str, object]:
@@ -116,22 +138,16 @@ def test_a_unique_key_twice_raises_sqlalchemys_integrity_error(db: Database) -> 
 
 
 @pytest.mark.postgres
-def test_a_connection_that_went_away_is_invalidated(postgres_server: PostgresServer | None) -> None:
-    if postgres_server is None:
-        pytest.skip("PostgreSQL not reachable (set POSTDESK_TEST_PG_URL)")
-    postgres_server.truncate()
-    db = Database(postgres_server.url)
-    backend = Prepared(select(func.pg_backend_pid()))
+def test_a_connection_that_went_away_is_invalidated(pg_db: Database) -> None:
+    db = pg_db
     with db.sessions() as s:
-        victim = backend.scalar(s, {})  # the session holds its connection until it ends
-        with db.sessions() as killer:
-            killer.execute(select(func.pg_terminate_backend(victim)))
+        victim = BACKEND.scalar(s, {})  # the session holds its connection until it ends
+        _terminate(db, victim)
         with pytest.raises(StatementError) as raised:
             COUNT_SMTP.scalar(s, {})
     assert getattr(raised.value, "connection_invalidated", False)
     with db.sessions() as s:  # a fresh connection serves the next session
         assert COUNT_SMTP.scalar(s, {}) == 0
-    db.dispose()
 
 
 def test_cursor_events_fire_for_listeners(db: Database) -> None:
@@ -231,34 +247,24 @@ def test_an_error_in_a_write_sent_with_the_commit_fails_the_commit(db: Database)
 
 @pytest.mark.postgres
 def test_a_pooled_connection_that_died_while_idle_is_replaced_unseen(
-    postgres_server: PostgresServer | None, monkeypatch: pytest.MonkeyPatch
+    pg_db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Idle connections are tested before use (``db.IDLE_PING_SECONDS``); one the server
     ended meanwhile is replaced, and the transaction never sees it."""
-    if postgres_server is None:
-        pytest.skip("PostgreSQL not reachable (set POSTDESK_TEST_PG_URL)")
     from postdesk.store import db as db_module
 
-    postgres_server.truncate()
-    db = Database(postgres_server.url)
-    backend = Prepared(select(func.pg_backend_pid()))
-    try:
-        with db.sessions() as s:
-            first = backend.scalar(s, {})
-        killer = Database(postgres_server.url)  # a pool of its own: not the idle connection
-        with killer.sessions() as k:
-            k.execute(select(func.pg_terminate_backend(first)))
-        killer.dispose()
-        monkeypatch.setattr(db_module, "IDLE_PING_SECONDS", 0.0)
-        with db.transaction() as s:  # the pool hands out the dead one first: pinged, replaced
-            assert backend.scalar(s, {}) != first
-            INSERT.scalar(s, _row(1))
-        # Just given back: used without a ping (in steady use a connection is alive).
-        monkeypatch.setattr(db_module, "IDLE_PING_SECONDS", 3600.0)
-        with db.sessions() as s:
-            assert COUNT_SMTP.scalar(s, {}) == 1
-    finally:
-        db.dispose()
+    db = pg_db
+    with db.sessions() as s:
+        first = BACKEND.scalar(s, {})
+    _terminate(db, first)  # the connection now idle in the pool
+    monkeypatch.setattr(db_module, "IDLE_PING_SECONDS", 0.0)
+    with db.transaction() as s:  # the pool hands out the dead one first: pinged, replaced
+        assert BACKEND.scalar(s, {}) != first
+        INSERT.scalar(s, _row(1))
+    # Just given back: used without a ping (in steady use a connection is alive).
+    monkeypatch.setattr(db_module, "IDLE_PING_SECONDS", 3600.0)
+    with db.sessions() as s:
+        assert COUNT_SMTP.scalar(s, {}) == 1
 
 
 def test_a_write_held_back_in_a_savepoint_stands_or_falls_with_the_savepoint(
@@ -333,35 +339,24 @@ def test_numeric_and_float_columns_come_back_on_both_databases(db: Database) -> 
 
 
 @pytest.mark.postgres
-def test_a_lost_server_renews_the_whole_pool(postgres_server: PostgresServer | None) -> None:
+def test_a_lost_server_renews_the_whole_pool(pg_db: Database) -> None:
     """Connections used moments ago are not pinged; when the server ended them all, the
     first statement to notice renews the pool, as SQLAlchemy's own execute does, and the
     transactions after it connect afresh."""
-    if postgres_server is None:
-        pytest.skip("PostgreSQL not reachable (set POSTDESK_TEST_PG_URL)")
-    postgres_server.truncate()
-    db = Database(postgres_server.url)
-    backend = Prepared(select(func.pg_backend_pid()))
-    try:
-        sessions = [db.sessions() for _ in range(4)]
-        pids = [backend.scalar(s, {}) for s in sessions]
-        for s in sessions:
-            s.close()
-        killer = Database(postgres_server.url)
-        with killer.sessions() as k:
-            for pid in pids:
-                k.execute(select(func.pg_terminate_backend(pid)))
-        killer.dispose()
-        outcomes = []
-        for _ in range(4):
-            try:
-                with db.transaction() as s:
-                    outcomes.append(backend.scalar(s, {}) not in pids)
-            except StatementError as exc:
-                outcomes.append(f"invalidated={getattr(exc, 'connection_invalidated', None)}")
-        assert outcomes == ["invalidated=True", True, True, True]
-    finally:
-        db.dispose()
+    db = pg_db
+    sessions = [db.sessions() for _ in range(4)]
+    pids = [BACKEND.scalar(s, {}) for s in sessions]
+    for s in sessions:
+        s.close()
+    _terminate(db, *pids)
+    outcomes: list[object] = []
+    for _ in range(4):
+        try:
+            with db.transaction() as s:
+                outcomes.append(BACKEND.scalar(s, {}) not in pids)
+        except StatementError as exc:
+            outcomes.append(f"invalidated={getattr(exc, 'connection_invalidated', None)}")
+    assert outcomes == ["invalidated=True", True, True, True]
 
 
 def test_update_persistent_sets_onupdate_columns_on_the_row_and_the_object(db: Database) -> None:

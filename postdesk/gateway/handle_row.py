@@ -96,7 +96,7 @@ class RowHandler:
         now: datetime,
     ) -> ProcessResult:
         if verdict.kind == "loop":
-            return finish(
+            return _finish(
                 row, None, "dropped", "our own mail came back: " + "; ".join(verdict.reasons), now
             )
         if verdict.kind == "bounce":
@@ -119,7 +119,7 @@ class RowHandler:
                 staff=sender.verified,
             )
         if decision.is_new and not verdict.may_open_ticket:
-            return finish(
+            return _finish(
                 row,
                 None,
                 "dropped",
@@ -131,7 +131,7 @@ class RowHandler:
             reason = handle_agent_mail(
                 self._agent_ctx(session, now), sender, inbound, row, decision, verdict.kind
             )
-            return finish(row, decision.ticket_id, "attach", reason, now)
+            return _finish(row, decision.ticket_id, "attach", reason, now)
         addresses = self.support.known()  # refreshed before this transaction began
         support = support_address_for(inbound, row, addresses, self.keys)
         ticket, events = open_or_attach(
@@ -175,7 +175,7 @@ class RowHandler:
         self.outcomes = dispatch(self.rules, ctx, events)
         if sender.forged:
             warn_forged(self._agent_ctx(session, now), sender, ticket, message)
-        return finish(row, ticket.id, decision.action, decision.reason, now)
+        return _finish(row, ticket.id, decision.action, decision.reason, now)
 
     def _agent_ctx(self, session: Session, now: datetime) -> ReplyContext:
         return ReplyContext(
@@ -195,7 +195,7 @@ class RowHandler:
         row: InboxItem,
         inbound: InboundMessage,
         verdict: Classification,
-        now,  # type: ignore[no-untyped-def]
+        now: datetime,
     ) -> ProcessResult | None:
         """Attach a bounce of our own mail to its ticket; None when it is about no mail of ours."""
         item = find_outbox_row(session, candidate_ids(verdict.bounce, inbound))
@@ -220,7 +220,7 @@ class RowHandler:
             join_thread=False,
         )
         ticket.updated_at = now
-        return finish(row, ticket.id, "attach", f"{reason}: {decided.summary}", now)
+        return _finish(row, ticket.id, "attach", f"{reason}: {decided.summary}", now)
 
     @staticmethod
     def _ask_ahead(
@@ -242,7 +242,7 @@ class RowHandler:
         ticket: Ticket,
         inbound: InboundMessage,
         row: InboxItem,
-        now,  # type: ignore[no-untyped-def]
+        now: datetime,
     ) -> bool:
         """False (with an audit warning) when the sender writes more than the hourly rate."""
         sender = inbound.from_addr.email if inbound.from_addr else row.sender
@@ -269,7 +269,10 @@ class RowHandler:
         )
 
 
-def finish(row: InboxItem, ticket_id: int | None, action: str, reason: str, now) -> ProcessResult:  # type: ignore[no-untyped-def]
+def _finish(
+    row: InboxItem, ticket_id: int | None, action: str, reason: str, now: datetime
+) -> ProcessResult:
+    """Mark ``row`` processed (with the ticket it went to, or why it was dropped)."""
     session = object_session(row)
     assert session is not None
     update_persistent(

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from postdesk.contracts import TemporaryFailure
+from postdesk.gateway.parse_workers import Parsed
 from postdesk.gateway.pipeline import Pipeline, ProcessResult, Stored
 from postdesk.gateway.receive import ReceiveResult, receive
 from postdesk.inbound.message import Envelope
@@ -36,14 +37,19 @@ class Accepted:
 
 
 def accept_message(
-    pipeline: Pipeline, raw: bytes, envelope: Envelope, *, defer_attempts: int
+    pipeline: Pipeline,
+    raw: bytes,
+    envelope: Envelope,
+    *,
+    defer_attempts: int,
+    parsed: Parsed = None,
 ) -> Accepted:
     """Store ``raw`` and process it now. A new message that processes cleanly costs one
     transaction. A redelivery or duplicate is recorded in it and handled as before; after a
     failure the message takes the two steps: its row is committed first, then processing
     runs again and records the failure against the row."""
     try:
-        received, processed = pipeline.receive_and_process(raw, envelope)
+        received, processed = pipeline.receive_and_process(raw, envelope, parsed)
     except Exception:
         # Expected to fail again just below, where the failure is recorded; logged here too
         # so that a fault of this path alone (every message taking two steps) shows.
@@ -63,16 +69,22 @@ def accept_message(
 
 
 def accept_many(
-    pipeline: Pipeline, messages: Sequence[tuple[bytes, Envelope]], *, defer_attempts: int
+    pipeline: Pipeline,
+    messages: Sequence[tuple[bytes, Envelope]],
+    *,
+    defer_attempts: int,
+    parsed: Sequence[Parsed] = (),
 ) -> list[Accepted | Exception]:
     """``accept_message`` for messages that arrived together, in one transaction when they all
     process cleanly (group commit). If any of them fails, that transaction keeps nothing and
     each message is accepted on its own, so one bad message costs the others only time. The
-    outcome of each, in order: its ``Accepted``, or the exception its sender must hear of."""
+    outcome of each, in order: its ``Accepted``, or the exception its sender must hear of.
+    ``parsed``: the messages' parses started in worker processes, where there are any."""
     results: list[Accepted | Exception] = []
+    early = list(parsed) + [None] * (len(messages) - len(parsed))
     if len(messages) > 1:
         try:
-            outcomes = pipeline.receive_and_process_many(messages)
+            outcomes = pipeline.receive_and_process_many(messages, parsed)
         except Exception:
             log.warning("a batch of %d failed; accepting one by one", len(messages), exc_info=True)
         else:
@@ -87,9 +99,13 @@ def accept_many(
                 except Exception as exc:
                     results.append(exc)
             return results
-    for raw, envelope in messages:
+    for (raw, envelope), future in zip(messages, early, strict=True):
         try:
-            results.append(accept_message(pipeline, raw, envelope, defer_attempts=defer_attempts))
+            results.append(
+                accept_message(
+                    pipeline, raw, envelope, defer_attempts=defer_attempts, parsed=future
+                )
+            )
         except Exception as exc:
             results.append(exc)
     return results

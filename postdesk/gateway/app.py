@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from postdesk.clock import Clock, utcnow
 from postdesk.contracts import Transport
 from postdesk.gateway.accept import Accepted, accept_many, accept_message
+from postdesk.gateway.parse_workers import Parsed
 from postdesk.gateway.pipeline import Pipeline
 from postdesk.gateway.receive import ReceiveResult, receive
 from postdesk.gateway.settings import Settings
@@ -70,10 +71,18 @@ class App:
             self.pipeline, raw, envelope, defer_attempts=self.settings.smtp_defer_failed_attempts
         )
 
-    def accept_many(self, messages: Sequence[tuple[bytes, Envelope]]) -> list[Accepted | Exception]:
-        """``accept`` for messages that arrived together: one transaction when all go well."""
+    def accept_many(
+        self,
+        messages: Sequence[tuple[bytes, Envelope]],
+        parsed: Sequence[Parsed] = (),
+    ) -> list[Accepted | Exception]:
+        """``accept`` for messages that arrived together: one transaction when all go well.
+        ``parsed``: their parses begun in worker processes, if any."""
         return accept_many(
-            self.pipeline, messages, defer_attempts=self.settings.smtp_defer_failed_attempts
+            self.pipeline,
+            messages,
+            defer_attempts=self.settings.smtp_defer_failed_attempts,
+            parsed=parsed,
         )
 
     @property

@@ -30,7 +30,7 @@ from postdesk.outbound.limits import inbound_rate_refusal
 from postdesk.outbound.render import Renderer
 from postdesk.outbound.suppression import ask_inbound_count_since, inbound_count_since
 from postdesk.outbound.ticket_mail import MailIdentity
-from postdesk.rules.engine import Rule, RuleContext, RuleOutcome, ask_ahead, dispatch
+from postdesk.rules.engine import Ahead, Rule, RuleContext, RuleOutcome, ask_ahead, dispatch
 from postdesk.rules.escalation import Level
 from postdesk.store.audit_log import audit
 from postdesk.store.direct import update_persistent
@@ -126,7 +126,13 @@ class RowHandler:
                 f"{verdict.kind} does not open tickets: {decision.reason}",
                 now,
             )
-        ask_ahead(self.rules, session, "ticket.created" if decision.is_new else "message.received")
+        event = "ticket.created" if decision.is_new else "message.received"
+        ahead = Ahead(
+            now,
+            inbound.from_addr.email if inbound.from_addr else None,
+            verdict.may_auto_respond and sender.agent is None,
+        )
+        ask_ahead(self.rules, session, event, ahead)
         if sender.verified and not decision.is_new:
             reason = handle_agent_mail(
                 self._agent_ctx(session, now), sender, inbound, row, decision, verdict.kind

@@ -24,8 +24,14 @@ _SHARED: list[Any] = [
 ]
 
 
+# What ``configure_logging`` was last asked for (None: not called), for worker processes.
+configured: tuple[bool, bool] | None = None
+
+
 def configure_logging(*, json: bool = False, verbose: bool = False) -> None:
     """Route all logging through structlog's formatter (idempotent: replaces our handler)."""
+    global configured
+    configured = (json, verbose)
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if json

@@ -25,11 +25,11 @@ from structlog.contextvars import bind_contextvars, bound_contextvars
 from postdesk.clock import Clock, utcnow
 from postdesk.contracts import BlobStore
 from postdesk.gateway.handle_row import ProcessResult, RowHandler
+from postdesk.gateway.parse_workers import Parsed, Understood, understand
 from postdesk.gateway.receive import (
     QuickHeaders,
     ReceiveResult,
     keep,
-    quick_headers,
     raw_message,
     record,
 )
@@ -165,7 +165,7 @@ class Pipeline:
                 )
 
     def receive_and_process(
-        self, raw: bytes, envelope: Envelope
+        self, raw: bytes, envelope: Envelope, parsed: Parsed = None
     ) -> tuple[ReceiveResult, ProcessResult | None]:
         """Store a new message and process it in one transaction: one commit instead of two.
 
@@ -174,16 +174,23 @@ class Pipeline:
         harmless) and the exception propagates: the caller then stores the message on its
         own first, so that the failure is recorded against a durable row.
         """
-        return self.receive_and_process_many([(raw, envelope)])[0]
+        return self.receive_and_process_many([(raw, envelope)], [parsed])[0]
 
     def receive_and_process_many(
-        self, messages: Sequence[tuple[bytes, Envelope]]
+        self,
+        messages: Sequence[tuple[bytes, Envelope]],
+        parsed: Sequence[Parsed] = (),
     ) -> list[tuple[ReceiveResult, ProcessResult | None]]:
         """``receive_and_process`` for several messages, all in one transaction (group commit:
         one commit, and on SQLite one writer's turn, for all of them). If any of them fails,
-        none is kept and the exception propagates."""
+        none is kept and the exception propagates. ``parsed``: for each message, its parse
+        in a worker process (``gateway/parse_workers.py``) if one was started."""
         self.support.current()  # refresh the cache now, not inside the write transaction
-        prepared = [self._prepare(raw, envelope) for raw, envelope in messages]
+        early = list(parsed) + [None] * (len(messages) - len(parsed))
+        prepared = [
+            self._prepare(raw, envelope, future)
+            for (raw, envelope), future in zip(messages, early, strict=True)
+        ]
         outcomes: list[tuple[ReceiveResult, ProcessResult | None]] = []
         with self.db.transaction() as session:
             for item in prepared:
@@ -195,13 +202,19 @@ class Pipeline:
                     self._log(result)
         return outcomes
 
-    def _prepare(self, raw: bytes, envelope: Envelope) -> _Prepared:
+    def _prepare(self, raw: bytes, envelope: Envelope, parsed: Parsed = None) -> _Prepared:
         """Everything before the transaction: the bytes placed, the message understood."""
         with bound_contextvars(inbox=None, message_id=None, ticket=None):
             content_hash, inline = keep(self.blobs, raw)
-            quick = quick_headers(raw, content_hash)
-            inbound, verdict = self._understand(raw, envelope.mail_from[:320])
-        return _Prepared(envelope, content_hash, inline, quick, len(raw), inbound, verdict)
+            done = _result(parsed)
+            if done is None:  # not started in a worker, or it failed there: parse it here
+                done = understand(
+                    self.blobs, self.keys, raw, envelope.mail_from[:320], content_hash
+                )
+            bind_contextvars(message_id=done.inbound.message_id)
+        return _Prepared(
+            envelope, content_hash, inline, done.quick, len(raw), done.inbound, done.verdict
+        )
 
     def _record_and_store(
         self, session: Session, item: _Prepared
@@ -284,6 +297,18 @@ class Pipeline:
         except Exception:
             log.exception("could not mark inbox %s failed", inbox_id)
             return 0
+
+
+def _result(parsed: Parsed) -> Understood | None:
+    """A worker's parse, or None when there is none or it failed: the caller parses again,
+    so a parse error is raised (and recorded) in this process, as without workers."""
+    if parsed is None:
+        return None
+    try:
+        return parsed.result()
+    except Exception as exc:
+        log.debug("parsing in a worker failed (%s); parsing here", type(exc).__name__)
+        return None
 
 
 def _describe(exc: BaseException) -> str:

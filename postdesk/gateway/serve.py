@@ -12,6 +12,7 @@ from typing import Any
 from postdesk.gateway.accept_batches import BatchAcceptor
 from postdesk.gateway.app import App
 from postdesk.gateway.ingest_service import IngestService
+from postdesk.gateway.parse_workers import ParseWorkers
 from postdesk.gateway.pipeline import ProcessResult
 from postdesk.gateway.receive import ReceiveResult
 from postdesk.inbound.message import Envelope
@@ -32,6 +33,7 @@ class Gateway:
     smtp_port: int = 0
     ingest: IngestService | None = None
     acceptor: BatchAcceptor | None = None  # SMTP/LMTP messages, in batches
+    parse_workers: ParseWorkers | None = None  # their parsing, in other processes
     imap: Any = None  # MailboxSupervisor, when mailboxes are configured
     web: Any = None  # admin.server.WebServer, when the admin is served
     time_rules: Any = None  # TimeRules, when the scheduler is on
@@ -68,7 +70,15 @@ class Gateway:
         if imap:
             self._start_imap()
         if smtp:
-            self.acceptor = BatchAcceptor(self.app.accept_many, max_batch=s.smtp_batch_max)
+            if s.parse_workers > 0:
+                self.parse_workers = ParseWorkers(
+                    s.blob_dir, self.app.pipeline.keys, s.parse_workers
+                )
+            self.acceptor = BatchAcceptor(
+                self.app.accept_many,
+                max_batch=s.smtp_batch_max,
+                parse_early=self.parse_workers.submit if self.parse_workers else None,
+            )
             self.acceptor.start()
             handler = GatewayHandler(
                 self._receive,
@@ -173,6 +183,8 @@ class Gateway:
             await self._server.wait_closed()
         if self.acceptor is not None:
             await asyncio.to_thread(self.acceptor.stop)  # what was handed over is still stored
+        if self.parse_workers is not None:
+            await asyncio.to_thread(self.parse_workers.close)
         for task in self._tasks:
             try:
                 await asyncio.wait_for(task, timeout=10)

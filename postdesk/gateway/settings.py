@@ -6,6 +6,7 @@ Every part receives the values it needs from here (through the composition root 
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -46,6 +47,11 @@ class Settings(BaseSettings):
         16,
         description="messages that arrived together are stored in one transaction, up to "
         "this many (1: one transaction each)",
+    )
+    parse_workers: int = Field(
+        default_factory=lambda: 1 if (os.cpu_count() or 1) > 1 else 0,
+        description="processes that parse SMTP/LMTP mail beside the thread that stores it "
+        "(0: parse in that thread); default 1 on a machine with more than one core",
     )
     mailboxes_file: Path | None = Field(
         None, description="YAML list of IMAP mailboxes to poll (see README: IMAP mailboxes)"

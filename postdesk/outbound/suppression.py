@@ -48,21 +48,34 @@ def _blocking(count: int) -> Prepared:
     return Prepared(union_all(held, sent))
 
 
+def _statements(emails: Iterable[str], now: datetime) -> list[tuple[Prepared, dict[str, object]]]:
+    """``blocked``'s statements and their parameters, CHUNK addresses at a time."""
+    wanted = sorted({e.lower() for e in emails})
+    since = now - timedelta(days=1)
+    out: list[tuple[Prepared, dict[str, object]]] = []
+    for start in range(0, len(wanted), CHUNK):
+        chunk = wanted[start : start + CHUNK]
+        params: dict[str, object] = {f"e{n}": email for n, email in enumerate(chunk)}
+        out.append((_blocking(len(chunk)), {**params, "now": now, "since": since}))
+    return out
+
+
+def ask_blocked(session: Session, emails: Iterable[str], now: datetime) -> None:
+    """Send ``blocked``'s reads for ``emails`` at ``now`` ahead (``Prepared.ask``)."""
+    for statement, params in _statements(emails, now):
+        statement.ask(session, params)
+
+
 def blocked(
     session: Session, emails: Iterable[str], now: datetime, limits: AutoReplyLimits | None
 ) -> tuple[dict[str, str], dict[str, str]]:
     """The addresses among ``emails`` that are suppressed now, and (with ``limits``, for
     automatic mail) those that may not get another automatic message now; with the reasons.
     One statement for both (a new ticket's acknowledgement asks them for every message)."""
-    wanted = sorted({e.lower() for e in emails})
     held: dict[str, str] = {}
     capped: dict[str, str] = {}
-    since = now - timedelta(days=1)
-    for start in range(0, len(wanted), CHUNK):
-        chunk = wanted[start : start + CHUNK]
-        params = {f"e{n}": email for n, email in enumerate(chunk)}
-        rows = _blocking(len(chunk)).all(session, {**params, "now": now, "since": since})
-        for email, reason, count, last in rows:
+    for statement, params in _statements(emails, now):
+        for email, reason, count, last in statement.all(session, params):
             if count is None:
                 held[email] = f"suppressed: {reason}"
             elif limits is not None:

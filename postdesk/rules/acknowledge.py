@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from sqlalchemy.orm import Session
+
+from postdesk.outbound.suppression import ask_blocked
 from postdesk.outbound.ticket_mail import send_ticket_mail
-from postdesk.rules.engine import RuleContext
+from postdesk.rules.engine import Ahead, RuleContext
 
 
 class Acknowledge:
@@ -17,6 +20,11 @@ class Acknowledge:
         if not ctx.may_auto_respond:
             return None
         return f"new ticket from {ctx.ticket.requester.email}"
+
+    def ask_ahead(self, session: Session, ahead: Ahead) -> None:
+        """The acknowledgement's check of its one recipient (suppressed? capped?)."""
+        if ahead.sender and ahead.may_auto_respond:
+            ask_blocked(session, [ahead.sender], ahead.now)
 
     def apply(self, ctx: RuleContext) -> None:
         requester = ctx.ticket.requester

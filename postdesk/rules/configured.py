@@ -6,7 +6,7 @@ from sqlalchemy.orm import Session
 
 from postdesk.rules.actions import run_action
 from postdesk.rules.conditions import check_all
-from postdesk.rules.engine import RuleContext
+from postdesk.rules.engine import Ahead, RuleContext
 from postdesk.rules.facts import gather
 from postdesk.rules.recipients import ask_managers
 from postdesk.rules.schema import Policy, RuleSpec
@@ -38,7 +38,7 @@ class ConfiguredRule:
             )
             ctx.facts.setdefault("planned", []).append(f"{self.name}: {did}")
 
-    def ask_ahead(self, session: Session) -> None:
+    def ask_ahead(self, session: Session, ahead: Ahead) -> None:
         """The managers, when an enabled notification names them (every new ticket's does)."""
         if self.spec.enabled and any(
             a.notify is not None and "managers" in a.notify.who for a in self.spec.then

@@ -118,14 +118,24 @@ def run_rules(rules: Sequence[Rule], ctx: RuleContext) -> list[RuleOutcome]:
     return outcomes
 
 
-def ask_ahead(rules: Sequence[Rule], session: Session, event: str) -> None:
+@dataclass(frozen=True, slots=True)
+class Ahead:
+    """What is known of a message before its ticket is written, for rules asking ahead."""
+
+    now: datetime  # the ``RuleContext.now`` the rules will run with
+    sender: str | None = None  # the sender's address, lowercased (a new ticket's requester)
+    may_auto_respond: bool = False  # as far as is known before the ticket: the message may
+
+
+def ask_ahead(rules: Sequence[Rule], session: Session, event: str, ahead: Ahead) -> None:
     """Let the rules on ``event`` send the reads they will need ahead (``Prepared.ask``: on
     PostgreSQL they go with the next statement instead of a round trip each). A rule that
-    reads something known in advance says so with an optional ``ask_ahead(session)``."""
+    reads something known in advance says so with an optional ``ask_ahead(session, ahead)``;
+    an answer nobody takes costs a little of the database's time, nothing else."""
     for rule in rules:
         ask = getattr(rule, "ask_ahead", None)
         if ask is not None and event in rule.events:
-            ask(session)
+            ask(session, ahead)
 
 
 def dispatch(rules: Sequence[Rule], ctx: RuleContext, events: Iterable[Event]) -> list[RuleOutcome]:

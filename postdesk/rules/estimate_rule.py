@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
-from postdesk.rules.engine import RuleContext
+from postdesk.rules.engine import Ahead, RuleContext
 from postdesk.rules.estimate import Suggestion
 from postdesk.rules.estimate_index import Stamp, StoreEstimateIndex, client_ratios, doc_terms
 from postdesk.store.audit_log import savepoint
@@ -59,7 +59,7 @@ class SuggestEstimate:
             return None
         return "new support ticket"
 
-    def ask_ahead(self, session: Session) -> None:
+    def ask_ahead(self, session: Session, ahead: Ahead) -> None:
         self.index.ask_stamp(session)
 
     def apply(self, ctx: RuleContext) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
-from postdesk.rules.engine import RuleContext
+from postdesk.rules.engine import Ahead, RuleContext
 from postdesk.rules.kb_search import KbSearch, StoreBm25Search, pick_suggestions
 from postdesk.rules.kb_text import MAX_QUERY_TERMS, build_query
 from postdesk.store.audit_log import audit
@@ -47,7 +47,7 @@ class SuggestArticles:
             return None  # no acknowledgement will carry them
         return "new ticket by email"
 
-    def ask_ahead(self, session: Session) -> None:
+    def ask_ahead(self, session: Session, ahead: Ahead) -> None:
         if self.config.enabled:
             ask_kb_stamp(session)  # what ``StoreBm25Search`` reads first
 

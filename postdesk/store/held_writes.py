@@ -7,7 +7,7 @@ the connection, and they go in one pipeline (psycopg's pipeline mode) with the n
 statement of the transaction, or with its COMMIT. Reads whose parameters are known before
 they are needed go the same way (``ask``, used by ``Prepared.ask``): their rows wait on a
 cursor of their own until the code that needs them runs the same statement. A lone new
-ticket takes 8 round trips (BEGIN included; ``tests/gateway/test_accept_transaction.py``
+ticket takes 7 round trips (BEGIN included; ``tests/gateway/test_accept_transaction.py``
 counts them on the wire), 24 before writes were held and 13 before reads were asked ahead.
 
 The rules that keep that safe:

@@ -93,10 +93,12 @@ def contact_for(session: Session, email: str, name: str = "") -> Contact:
 
 
 def ask_contact(session: Session, email: str) -> None:
-    """Send ``contact_for``'s read of ``email`` ahead (``Prepared.ask``)."""
+    """Send ``contact_for``'s reads of ``email`` ahead (``Prepared.ask``): the contact, and
+    its domain's client, which a new contact is linked to (unused for a known one)."""
     email = email.lower()
     if email not in cache(session, "contacts"):
         _CONTACT.prepared.ask(session, {"email": email})
+        _DOMAIN_ORG.ask(session, {"domain": email.rpartition("@")[2]})
 
 
 def agent_by_email(session: Session, email: str) -> Agent | None:

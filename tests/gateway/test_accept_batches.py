@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from postdesk.gateway.accept import Accepted, ProcessingDeferred
 from postdesk.gateway.accept_batches import AcceptorStopped, BatchAcceptor
 from postdesk.gateway.app import App
+from postdesk.gateway.parse_workers import Parsed
 from postdesk.gateway.serve import Gateway
 from postdesk.inbound.message import Envelope
 from postdesk.rules.engine import RuleContext
@@ -46,12 +47,14 @@ class Gate:
         self.holding = threading.Event()
         self.release = threading.Event()
 
-    def __call__(self, messages: Sequence[tuple[bytes, Envelope]]) -> list[Accepted | Exception]:
+    def __call__(
+        self, messages: Sequence[tuple[bytes, Envelope]], parsed: Sequence[Parsed] = ()
+    ) -> list[Accepted | Exception]:
         self.sizes.append(len(messages))
         if len(self.sizes) == 1:
             self.holding.set()
             self.release.wait(30)
-        return self.app.accept_many(messages)
+        return self.app.accept_many(messages, parsed)
 
 
 async def _queued_behind_first(
@@ -207,7 +210,9 @@ async def test_a_crashing_batch_still_answers_every_sender(app: App) -> None:
 
     calls: list[int] = []
 
-    def faulty(messages: Sequence[tuple[bytes, Envelope]]) -> list[Accepted | Exception]:
+    def faulty(
+        messages: Sequence[tuple[bytes, Envelope]], parsed: Sequence[Parsed] = ()
+    ) -> list[Accepted | Exception]:
         calls.append(len(messages))
         if len(calls) == 1:
             return app.accept_many(messages)[:0]  # a bug: no outcomes at all

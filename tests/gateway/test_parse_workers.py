@@ -1,0 +1,131 @@
+"""SMTP mail parsed in a worker process: the same result as parsing in the acceptor, and a
+worker that fails or dies costs only time."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import signal
+from concurrent.futures import Future
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from postdesk.gateway.app import App
+from postdesk.gateway.parse_workers import MAX_WORKER_BYTES, ParseWorkers, Understood, understand
+from postdesk.gateway.serve import Gateway
+from postdesk.inbound.message import Envelope
+from postdesk.store.enums import InboxState
+from postdesk.store.models import InboxItem, Ticket
+from tests.conftest import CORPUS
+from tests.support import with_settings
+from tests.support.mail import client_mail, smtp_send
+
+ENVELOPE = Envelope("ana@client.example", ("support@example.com",))
+
+
+def _samples() -> list[bytes]:
+    """Our own kinds of mail, and the first messages of each corpus folder when it is there
+    (bounces, auto-replies, HTML, TNEF: what parsing and classifying differ on)."""
+    ours = [
+        client_mail("Ana <ana@client.example>", "support@example.com", "Printer", "Jammed."),
+        client_mail(
+            "Bo <bo@client.example>",
+            "support@example.com",
+            "Re: [#12] Printer",
+            "Still jammed.\n\nOn Monday, Support wrote:\n> What model?",
+        ),
+    ]
+    found = sorted(CORPUS.rglob("*.eml"))
+    corpus = found[:: max(1, len(found) // 60)]  # about 60, from every project
+    return ours + [p.read_bytes() for p in corpus if p.stat().st_size <= MAX_WORKER_BYTES]
+
+
+def test_a_worker_parses_and_classifies_as_the_acceptor_does(app: App) -> None:
+    keys = app.pipeline.keys
+    workers = ParseWorkers(app.settings.blob_dir, keys, 1)
+    try:
+        samples = _samples()
+        futures = [workers.submit(raw, "sender@client.example") for raw in samples]
+        for raw, future in zip(samples, futures, strict=True):
+            assert future is not None
+            there = future.result(timeout=60)
+            sha = hashlib.sha256(raw).hexdigest()
+            here = understand(app.blobs, keys, raw, "sender@client.example", sha)
+            assert there == here
+        pids = workers.pids()
+        assert pids and os.getpid() not in pids  # it ran elsewhere
+    finally:
+        workers.close()
+
+
+def test_large_mail_and_a_closed_pool_are_left_to_the_caller(app: App) -> None:
+    workers = ParseWorkers(app.settings.blob_dir, app.pipeline.keys, 1)
+    big = client_mail(
+        "Ana <ana@client.example>", "support@example.com", "Log", "x" * MAX_WORKER_BYTES
+    )
+    assert workers.submit(big, "ana@client.example") is None
+    workers.close()
+    small = client_mail("Ana <ana@client.example>", "support@example.com", "Hi", "Hello")
+    assert workers.submit(small, "ana@client.example") is None
+
+
+def test_a_failed_parse_elsewhere_is_parsed_again_here(app: App) -> None:
+    """Whatever a worker's future holds (an error, a broken pool), the message is parsed in
+    the acceptor and stored as usual."""
+    failed: Future[Understood] = Future()
+    failed.set_exception(RuntimeError("worker went away"))
+    raw = client_mail("Ana <ana@client.example>", "support@example.com", "Printer", "Jammed.")
+    [(received, processed)] = app.pipeline.receive_and_process_many([(raw, ENVELOPE)], [failed])
+    assert received.outcome == "new"
+    assert processed is not None and processed.action == "new"
+    with app.db.sessions() as s:
+        row = s.get(InboxItem, received.inbox_id)
+        assert row is not None and row.state == InboxState.PROCESSED
+
+
+async def test_a_killed_worker_costs_only_time(app: App, tmp_path: Path) -> None:
+    app.settings = with_settings(app.settings, parse_workers=1)
+    gw = Gateway(app)
+    await gw.start(outbox=False, imap=False)
+    try:
+        assert gw.parse_workers is not None
+
+        def send(n: int) -> None:
+            raw = client_mail(
+                f"Client {n} <c{n}@client.example>", "support@example.com", f"Case {n}", "Help"
+            )
+            smtp_send(gw.smtp_port, raw, f"c{n}@client.example", ["support@example.com"])
+
+        await asyncio.to_thread(send, 0)
+        first = gw.parse_workers.pids()
+        assert first
+        for pid in first:
+            os.kill(pid, signal.SIGKILL)
+        for n in range(1, 6):  # the first may find the pool broken; later ones a new pool
+            await asyncio.to_thread(send, n)
+        assert gw.parse_workers.pids() and not gw.parse_workers.pids() & first
+    finally:
+        await gw.stop()
+    with app.db.sessions() as s:
+        states = s.scalars(select(InboxItem.state)).all()
+        tickets = s.scalar(select(func.count()).select_from(Ticket))
+    assert sorted(states) == [InboxState.PROCESSED] * 6
+    assert tickets == 6
+
+
+async def test_no_workers_parses_in_the_acceptor(app: App) -> None:
+    app.settings = with_settings(app.settings, parse_workers=0)
+    gw = Gateway(app)
+    await gw.start(outbox=False, imap=False)
+    try:
+        assert gw.parse_workers is None
+        raw = client_mail("Ana <ana@client.example>", "support@example.com", "Printer", "Jammed.")
+        await asyncio.to_thread(
+            smtp_send, gw.smtp_port, raw, "ana@client.example", ["support@example.com"]
+        )
+    finally:
+        await gw.stop()
+    with app.db.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Ticket)) == 1

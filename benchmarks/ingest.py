@@ -70,11 +70,17 @@ def measured(ports: list[int], corpus: list[bytes], clients: int) -> Run:
     return Run(len(corpus) / seconds, (time.process_time() - cpu) / len(corpus) * 1e3)
 
 
-def blast(ports: list[int], corpus: list[bytes], clients: int) -> float:
+def blast(
+    ports: list[int],
+    corpus: list[bytes],
+    clients: int,
+    mark: Callable[[], None] | None = None,
+) -> float:
     """Send the corpus from ``clients`` processes spread over ``ports``; return wall seconds.
 
     The clients are spawned, not forked: a fork while the server threads hold locks left a
     client hanging. They start sending together once all are up, so start-up is not timed.
+    ``mark`` is called where the timing starts and where it ends.
     """
     ctx = mp.get_context("spawn")
     ready = ctx.Barrier(clients + 1)
@@ -86,12 +92,17 @@ def blast(ports: list[int], corpus: list[bytes], clients: int) -> float:
     for p in procs:
         p.start()
     ready.wait(timeout=120)
+    if mark is not None:
+        mark()
     start = time.perf_counter()
     for p in procs:
         p.join()
         if p.exitcode != 0:
             raise SystemExit(f"a client failed (exit {p.exitcode})")
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    if mark is not None:
+        mark()
+    return seconds
 
 
 class ParseOnly:

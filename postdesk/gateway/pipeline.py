@@ -211,7 +211,6 @@ class Pipeline:
                 done = understand(
                     self.blobs, self.keys, raw, envelope.mail_from[:320], content_hash
                 )
-            bind_contextvars(message_id=done.inbound.message_id)
         return _Prepared(
             envelope, content_hash, inline, done.quick, len(raw), done.inbound, done.verdict
         )

@@ -23,6 +23,7 @@ import multiprocessing
 import os
 import select
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -43,6 +44,9 @@ log = logging.getLogger(__name__)
 # Larger messages are parsed by the acceptor itself: copying them to a worker and keeping
 # the worker's memory at their size costs more than the overlap gains.
 MAX_WORKER_BYTES = 1024 * 1024
+# Pools that break this many times within the window (workers that cannot start, or die at
+# once) are given up: the gateway parses everything itself from then on, and says so.
+GIVE_UP_AFTER, GIVE_UP_WINDOW = 3, 60.0
 _PRELOAD = ["postdesk.gateway.parse_workers"]
 
 
@@ -90,15 +94,31 @@ def _end_with(gateway: int) -> None:
     """End this worker when the gateway process ends, however it ends: a worker waits on
     a queue whose writing end it holds itself, so it would never notice a SIGKILL."""
     try:
-        handle = os.pidfd_open(gateway)
+        handle: int | None = os.pidfd_open(gateway)
     except ProcessLookupError:
         os._exit(0)
+    except (AttributeError, OSError):  # not Linux 5.3 or later: look once a second
+        handle = None
 
     def watch() -> None:
-        select.select([handle], [], [])  # readable once that process has exited
+        if handle is not None:
+            select.select([handle], [], [])  # readable once that process has exited
+        else:
+            while _alive(gateway):
+                time.sleep(1.0)
         os._exit(0)
 
     threading.Thread(target=watch, name="gateway-watch", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _understand_in_worker(raw: bytes, envelope_from: str) -> Understood:
@@ -111,11 +131,19 @@ class ParseWorkers:
     """A pool of ``processes`` parser processes; ``submit`` returns None when a message is
     better parsed in the caller (too large, or the pool is closed)."""
 
-    def __init__(self, blob_dir: Path, keys: Sequence[bytes], processes: int) -> None:
-        self._args = (os.getpid(), blob_dir, tuple(keys), logs.configured)
+    def __init__(
+        self,
+        blob_dir: Path,
+        keys: Sequence[bytes],
+        processes: int,
+        *,
+        gateway: int | None = None,  # the pid the workers end with; default this process
+    ) -> None:
+        self._args = (gateway or os.getpid(), blob_dir, tuple(keys), logs.configured)
         self._processes = max(1, processes)
         self._lock = threading.Lock()
         self._closed = False
+        self._broken: list[float] = []  # when pools broke, within GIVE_UP_WINDOW
         self._pool = self._new_pool()
 
     def _new_pool(self) -> concurrent.futures.ProcessPoolExecutor:
@@ -136,8 +164,19 @@ class ParseWorkers:
             try:
                 return self._pool.submit(_understand_in_worker, raw, envelope_from)
             except BrokenProcessPool:
-                log.warning("the parser processes stopped; starting new ones")
                 self._pool.shutdown(wait=False, cancel_futures=True)
+                now = time.monotonic()
+                self._broken = [t for t in self._broken if now - t < GIVE_UP_WINDOW] + [now]
+                if len(self._broken) >= GIVE_UP_AFTER:
+                    log.error(
+                        "the parser processes stopped %d times within %.0f s; parsing in the "
+                        "gateway from now on (restart it to try them again)",
+                        len(self._broken),
+                        GIVE_UP_WINDOW,
+                    )
+                    self._closed = True
+                    return None
+                log.warning("the parser processes stopped; starting new ones")
                 self._pool = self._new_pool()
                 return self._pool.submit(_understand_in_worker, raw, envelope_from)
 

@@ -7,9 +7,13 @@ import asyncio
 import hashlib
 import os
 import signal
+import subprocess
+import time
 from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from postdesk.gateway.app import App
@@ -83,6 +87,28 @@ def test_a_failed_parse_elsewhere_is_parsed_again_here(app: App) -> None:
     with app.db.sessions() as s:
         row = s.get(InboxItem, received.inbox_id)
         assert row is not None and row.state == InboxState.PROCESSED
+
+
+def test_workers_that_cannot_live_are_given_up(app: App, caplog: pytest.LogCaptureFixture) -> None:
+    """Workers that end at once (here: the process they belong to has gone) break pool
+    after pool; after a few the gateway stops trying and parses everything itself."""
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    workers = ParseWorkers(app.settings.blob_dir, app.pipeline.keys, 1, gateway=gone.pid)
+    raw = client_mail("Ana <ana@client.example>", "support@example.com", "Printer", "Jammed.")
+    try:
+        outcomes = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            future = workers.submit(raw, "ana@client.example")
+            if future is None:
+                break
+            outcomes.append(future.exception(timeout=30))
+        assert outcomes and all(isinstance(e, BrokenProcessPool) for e in outcomes)
+        assert workers.submit(raw, "ana@client.example") is None  # and it stays so
+        assert "parsing in the gateway from now on" in caplog.text
+    finally:
+        workers.close()
 
 
 async def test_a_killed_worker_costs_only_time(app: App, tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ start, and never a fork of the threaded gateway), and a broken pool is replaced.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import hashlib
 import logging
 import multiprocessing
@@ -129,7 +130,7 @@ def _understand_in_worker(raw: bytes, envelope_from: str) -> Understood:
 
 class ParseWorkers:
     """A pool of ``processes`` parser processes; ``submit`` returns None when a message is
-    better parsed in the caller (too large, or the pool is closed)."""
+    better parsed in the caller (too large, the workers still starting, or closed)."""
 
     def __init__(
         self,
@@ -147,19 +148,34 @@ class ParseWorkers:
         self._pool = self._new_pool()
 
     def _new_pool(self) -> concurrent.futures.ProcessPoolExecutor:
+        """A pool whose first worker starts in a thread of its own: starting the forkserver
+        takes about a second, which neither the gateway's start nor the event loop waits
+        for (``submit`` says None until then, and the acceptor parses)."""
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(_PRELOAD)
         pool = concurrent.futures.ProcessPoolExecutor(
             self._processes, mp_context=context, initializer=_start, initargs=self._args
         )
-        pool.submit(int)  # start a worker now, not when the first message waits for it
+        ready = self._ready = threading.Event()
+
+        def warm_up() -> None:
+            # Broken at once: the next ``submit`` finds out, and says so.
+            with contextlib.suppress(Exception):
+                pool.submit(int).result()
+            ready.set()
+
+        threading.Thread(target=warm_up, name="parser-start", daemon=True).start()
         return pool
+
+    def started(self, timeout: float) -> bool:
+        """Wait until the workers have started (or failed to); whether they have."""
+        return self._ready.wait(timeout)
 
     def submit(self, raw: bytes, envelope_from: str) -> Parsed:
         if len(raw) > MAX_WORKER_BYTES:
             return None
         with self._lock:
-            if self._closed:
+            if self._closed or not self._ready.is_set():
                 return None
             try:
                 return self._pool.submit(_understand_in_worker, raw, envelope_from)
@@ -178,7 +194,7 @@ class ParseWorkers:
                     return None
                 log.warning("the parser processes stopped; starting new ones")
                 self._pool = self._new_pool()
-                return self._pool.submit(_understand_in_worker, raw, envelope_from)
+                return None  # this one is parsed by the acceptor
 
     def pids(self) -> set[int]:
         """The worker processes of the pool now in use (started on demand)."""

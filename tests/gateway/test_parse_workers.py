@@ -50,6 +50,7 @@ def test_a_worker_parses_and_classifies_as_the_acceptor_does(app: App) -> None:
     keys = app.pipeline.keys
     workers = ParseWorkers(app.settings.blob_dir, keys, 1)
     try:
+        assert workers.started(60)  # until then, submit leaves each message to the caller
         samples = _samples()
         futures = [workers.submit(raw, "sender@client.example") for raw in samples]
         for raw, future in zip(samples, futures, strict=True):
@@ -99,14 +100,14 @@ def test_workers_that_cannot_live_are_given_up(app: App, caplog: pytest.LogCaptu
     try:
         outcomes = []
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        while "from now on" not in caplog.text and time.monotonic() < deadline:
+            workers.started(30)  # each new pool: its first worker has tried to start
             future = workers.submit(raw, "ana@client.example")
-            if future is None:
-                break
-            outcomes.append(future.exception(timeout=30))
-        assert outcomes and all(isinstance(e, BrokenProcessPool) for e in outcomes)
-        assert workers.submit(raw, "ana@client.example") is None  # and it stays so
+            if future is not None:
+                outcomes.append(future.exception(timeout=30))
         assert "parsing in the gateway from now on" in caplog.text
+        assert all(isinstance(e, BrokenProcessPool) for e in outcomes)  # nothing parsed there
+        assert workers.submit(raw, "ana@client.example") is None  # and it stays so
     finally:
         workers.close()
 
@@ -117,6 +118,7 @@ async def test_a_killed_worker_costs_only_time(app: App, tmp_path: Path) -> None
     await gw.start(outbox=False, imap=False)
     try:
         assert gw.parse_workers is not None
+        assert gw.parse_workers.started(60)
 
         def send(n: int) -> None:
             raw = client_mail(
@@ -131,6 +133,7 @@ async def test_a_killed_worker_costs_only_time(app: App, tmp_path: Path) -> None
             os.kill(pid, signal.SIGKILL)
         for n in range(1, 6):  # the first may find the pool broken; later ones a new pool
             await asyncio.to_thread(send, n)
+        assert gw.parse_workers.started(60)
         assert gw.parse_workers.pids() and not gw.parse_workers.pids() & first
     finally:
         await gw.stop()

@@ -23,8 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.corpus import generate
-from benchmarks.ingest import WARM_UP, bench_app, blast, fresh_postgres, in_loop_thread
-from postdesk.gateway.serve import Gateway
+from benchmarks.ingest import WARM_UP, bench_app, blast, fresh_postgres, serve_gateway
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -73,17 +72,7 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             app = bench_app(Path(tmp), url)
-            holder: dict[str, Gateway] = {}
-
-            async def start() -> int:
-                holder["gw"] = Gateway(app)
-                await holder["gw"].start(outbox=False)
-                return holder["gw"].smtp_port
-
-            async def stop() -> None:
-                await holder["gw"].stop()
-
-            port, stop_fn = in_loop_thread(start, stop)
+            port, stop_fn = serve_gateway(app)
             blast([port], WARM_UP, args.clients)
             marks: list[tuple[float, dict[int, tuple[int, str]], int]] = []
 

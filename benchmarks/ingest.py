@@ -182,17 +182,24 @@ def bench_app(workdir: Path, url: str | None) -> App:
     return App(settings)
 
 
-def bench_gateway(corpus: list[bytes], clients: int, workdir: Path, url: str | None) -> Run:
-    app = bench_app(workdir, url)
-    holder: dict = {}
+def serve_gateway(app: App) -> tuple[int, Callable[[], None]]:
+    """The gateway's SMTP listener for ``app`` (no outbox worker) in a loop thread of its
+    own; its port and the function that stops it."""
+    holder: dict[str, Gateway] = {}
 
     async def start() -> int:
         holder["gw"] = Gateway(app)
-        await holder["gw"].start(outbox=False)
+        await holder["gw"].start(outbox=False, imap=False)
         return holder["gw"].smtp_port
 
     async def stop() -> None:
         await holder["gw"].stop()
+
+    return in_loop_thread(start, stop)  # type: ignore[no-any-return]
+
+
+def bench_gateway(corpus: list[bytes], clients: int, workdir: Path, url: str | None) -> Run:
+    app = bench_app(workdir, url)
 
     from sqlalchemy import func, select
 
@@ -202,7 +209,7 @@ def bench_gateway(corpus: list[bytes], clients: int, workdir: Path, url: str | N
         with app.db.sessions() as s:
             return int(s.scalar(select(func.count()).select_from(InboxItem)) or 0)
 
-    port, stop_fn = in_loop_thread(start, stop)
+    port, stop_fn = serve_gateway(app)
     blast([port], WARM_UP, clients)
     before = inbox_rows()  # a prefilled store (benchmarks/large_store.py) is not empty
     run = measured([port], corpus, clients)

@@ -26,8 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.corpus import generate
-from benchmarks.ingest import bench_app, bench_bare, blast, fresh_postgres, in_loop_thread
-from postdesk.gateway.serve import Gateway
+from benchmarks.ingest import bench_app, bench_bare, blast, fresh_postgres, serve_gateway
 
 LEVELS = (0.25, 0.5, 1.0)
 LEAD = 2.0  # seconds between starting the clients and their first message
@@ -80,17 +79,7 @@ def run(args: argparse.Namespace, url: str | None, workdir: Path) -> None:
     corpus = generate(args.messages, seed=1)
     bare = bench_bare(corpus, args.clients, workdir).rate
     app = bench_app(workdir, url)
-    holder: dict = {}
-
-    async def start() -> int:
-        holder["gw"] = Gateway(app)
-        await holder["gw"].start(outbox=False, imap=False)
-        return holder["gw"].smtp_port
-
-    async def stop() -> None:
-        await holder["gw"].stop()
-
-    port, stop_fn = in_loop_thread(start, stop)
+    port, stop_fn = serve_gateway(app)
     try:
         blast([port], generate(40, seed=99), args.clients)  # warm-up: templates, pools, caches
         peak = len(corpus) / blast([port], generate(args.messages, seed=2), args.clients)

@@ -188,9 +188,11 @@ def serve_gateway(app: App) -> tuple[int, Callable[[], None]]:
     holder: dict[str, Gateway] = {}
 
     async def start() -> int:
-        holder["gw"] = Gateway(app)
-        await holder["gw"].start(outbox=False, imap=False)
-        return holder["gw"].smtp_port
+        gateway = holder["gw"] = Gateway(app)
+        await gateway.start(outbox=False, imap=False)
+        if gateway.parse_workers is not None:  # they start in the background: wait for them
+            await asyncio.to_thread(gateway.parse_workers.started, 60)
+        return gateway.smtp_port
 
     async def stop() -> None:
         await holder["gw"].stop()

@@ -33,11 +33,11 @@ from postdesk.outbound.ticket_mail import MailIdentity
 from postdesk.rules.engine import Ahead, Rule, RuleContext, RuleOutcome, ask_ahead, dispatch
 from postdesk.rules.escalation import Level
 from postdesk.store.audit_log import audit
-from postdesk.store.direct import update_persistent
+from postdesk.store.direct import ask_id, update_persistent
 from postdesk.store.enums import InboxState
-from postdesk.store.models import InboxItem, Ticket
+from postdesk.store.models import InboxItem, Message, Ticket
 from postdesk.store.prepared import forget_answers
-from postdesk.store.tickets import SqlThreadLookup, ask_contact
+from postdesk.store.tickets import SqlThreadLookup, ask_agent, ask_contact
 from postdesk.threading.decide import ThreadDecision, ThreadInput, decide
 
 
@@ -78,12 +78,29 @@ class RowHandler:
         self.clock = clock
         self.outcomes: list[RuleOutcome] = []  # of the last message (for dry runs)
 
+    def ask_ahead(
+        self, session: Session, inbound: InboundMessage, verdict: Classification, sender: str
+    ) -> datetime:
+        """Before the inbox row of a new message is written: ask ahead what ``handle`` reads
+        of every message, so that it goes with the row's INSERT (PostgreSQL). ``sender``: the
+        row's. Returns the time to hand to ``handle``."""
+        now = self.clock()
+        if verdict.kind != "loop":
+            self._ask_ahead(session, inbound, sender, verdict, now)
+        return now
+
     def handle(
-        self, session: Session, row: InboxItem, inbound: InboundMessage, verdict: Classification
+        self,
+        session: Session,
+        row: InboxItem,
+        inbound: InboundMessage,
+        verdict: Classification,
+        asked_at: datetime | None = None,
     ) -> ProcessResult:
-        """Thread, store and run the rules for ``row`` (locked or just written by us)."""
+        """Thread, store and run the rules for ``row`` (locked or just written by us).
+        ``asked_at``: what ``ask_ahead`` returned, when the caller asked before the row."""
         try:
-            return self._handle(session, row, inbound, verdict, self.clock())
+            return self._handle(session, row, inbound, verdict, asked_at)
         finally:
             forget_answers(session)  # reads asked ahead for this message and not taken
 
@@ -93,8 +110,9 @@ class RowHandler:
         row: InboxItem,
         inbound: InboundMessage,
         verdict: Classification,
-        now: datetime,
+        asked_at: datetime | None,
     ) -> ProcessResult:
+        now = asked_at if asked_at is not None else self.clock()
         if verdict.kind == "loop":
             return _finish(
                 row, None, "dropped", "our own mail came back: " + "; ".join(verdict.reasons), now
@@ -104,8 +122,10 @@ class RowHandler:
             if bounced is not None:
                 return bounced
         # On PostgreSQL, reads whose parameters are known now go with the next statement
-        # (Prepared.ask): the sender's contact and hourly count, then what the rules read.
-        self._ask_ahead(session, inbound, row, verdict, now)
+        # (Prepared.ask): the sender's contact, agent and hourly count, then what the rules
+        # read.
+        if asked_at is None:
+            self._ask_ahead(session, inbound, row.sender, verdict, now)
         # Reads of what this transaction has not written yet (agents, earlier messages): no
         # need to flush the inbox row's change before them.
         with session.no_autoflush:
@@ -232,15 +252,17 @@ class RowHandler:
     def _ask_ahead(
         session: Session,
         inbound: InboundMessage,
-        row: InboxItem,
+        row_sender: str,
         verdict: Classification,
         now: datetime,
     ) -> None:
         if inbound.from_addr is not None:
             ask_contact(session, inbound.from_addr.email)
-        sender = inbound.from_addr.email if inbound.from_addr else row.sender
+            ask_agent(session, inbound.from_addr.email)  # as identify looks
+        sender = inbound.from_addr.email if inbound.from_addr else row_sender
         if sender and verdict.may_auto_respond:  # as _within_rate will count
             ask_inbound_count_since(session, sender, now - timedelta(hours=1))
+        ask_id(session, Message)  # for the message stored: its INSERT need not wait
 
     def _within_rate(
         self,

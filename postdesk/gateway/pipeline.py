@@ -46,6 +46,7 @@ from postdesk.rules.escalation import DEFAULT_HIERARCHY, Level
 from postdesk.store.db import Database
 from postdesk.store.enums import InboxState
 from postdesk.store.models import InboxItem
+from postdesk.store.prepared import forget_answers
 
 __all__ = ["Pipeline", "ProcessResult", "Stored"]
 
@@ -218,6 +219,8 @@ class Pipeline:
     def _record_and_store(
         self, session: Session, item: _Prepared
     ) -> tuple[ReceiveResult, ProcessResult | None]:
+        # Asked before the row is written, the handler's first reads go with its INSERT.
+        asked_at = self.handler.ask_ahead(session, item.inbound, item.verdict, item.quick.sender)
         received, row = record(
             session,
             item.content_hash,
@@ -228,9 +231,10 @@ class Pipeline:
             raw=item.inline,
         )
         if row is None:
+            forget_answers(session)  # a message seen before: nothing is handled
             return received, None
         bind_contextvars(inbox=row.id)
-        return received, self.handler.handle(session, row, item.inbound, item.verdict)
+        return received, self.handler.handle(session, row, item.inbound, item.verdict, asked_at)
 
     def _understand(self, raw: bytes, envelope_from: str) -> tuple[InboundMessage, Classification]:
         """Parse and classify, outside any transaction (the slow part; SQLite has one writer)."""

@@ -7,6 +7,8 @@ from sqlalchemy.orm import Session
 from postdesk.outbound.suppression import ask_blocked
 from postdesk.outbound.ticket_mail import send_ticket_mail
 from postdesk.rules.engine import Ahead, RuleContext
+from postdesk.store.direct import ask_id
+from postdesk.store.models import OutboxItem
 
 
 class Acknowledge:
@@ -22,9 +24,12 @@ class Acknowledge:
         return f"new ticket from {ctx.ticket.requester.email}"
 
     def ask_ahead(self, session: Session, ahead: Ahead) -> None:
-        """The acknowledgement's check of its one recipient (suppressed? capped?)."""
+        """The acknowledgement's check of its one recipient (suppressed? capped?), and its
+        outbox row's id (the ticket is new in this transaction: no other mail of it can
+        take a later id and commit first)."""
         if ahead.sender and ahead.may_auto_respond:
             ask_blocked(session, [ahead.sender], ahead.now)
+            ask_id(session, OutboxItem)
 
     def apply(self, ctx: RuleContext) -> None:
         requester = ctx.ticket.requester

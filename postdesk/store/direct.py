@@ -7,7 +7,9 @@ cost twice a prebuilt Core one; together they were most of the CPU time of a new
 
 - ``insert_persistent`` writes an ORM object's row with a prebuilt INSERT ... RETURNING id
   and hands the object to the session as already persistent (``make_transient_to_detached``),
-  so later reads and changes in the transaction use it as if the ORM had loaded it;
+  so later reads and changes in the transaction use it as if the ORM had loaded it. Where an
+  id was taken ahead (``ask_id``, PostgreSQL) the row gets that id and its INSERT is held to
+  go with the next statement (``Prepared.later``): nobody waits for RETURNING;
 - ``insert_rows`` writes rows nobody reads back as objects (participants, attachments);
 - ``update_persistent`` sets columns of a persistent object with one UPDATE by id;
 - ``loaded`` turns a row read with a plain statement into the session's object for it, and
@@ -29,7 +31,18 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, Generic, TypeVar, cast
 
-from sqlalchemy import Column, Table, bindparam, event, insert, inspect, select, update
+from sqlalchemy import (
+    Column,
+    Table,
+    bindparam,
+    event,
+    func,
+    insert,
+    inspect,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import ColumnProperty, Session, SessionTransaction, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
@@ -77,6 +90,22 @@ def _inserting(table: Table, keys: tuple[str, ...], returning: bool) -> Prepared
 
 
 @cache
+def _next_id(table: Table) -> Prepared:
+    """The next value of the sequence behind ``table``'s id (PostgreSQL)."""
+    sequence = func.pg_get_serial_sequence(literal(table.name), literal("id"))
+    return Prepared(select(func.nextval(sequence)))
+
+
+def ask_id(session: Session, model: type) -> None:
+    """On PostgreSQL, take the next id of ``model``'s table with the transaction's next trip
+    (``Prepared.ask``), for the next ``insert_persistent`` of a ``model`` to use (elsewhere
+    nothing). For rows whose id nobody shows: an id taken and not used is a gap in the
+    sequence, as a rolled-back INSERT leaves one, and an id taken ahead may come before one
+    that another transaction takes later but commits first."""
+    _next_id(inspect(model).local_table).ask(session, {})
+
+
+@cache
 def _inserting_new(table: Table, keys: tuple[str, ...], dialect: str) -> Prepared:
     """INSERT ... ON CONFLICT DO NOTHING RETURNING id, in the dialect's own spelling."""
     module = postgresql if dialect == "postgresql" else sqlite
@@ -113,7 +142,8 @@ def column_values(obj: object) -> dict[str, Any]:
 
 
 def insert_persistent(session: Session, obj: T) -> T:
-    """Write ``obj``'s row now and make ``obj`` a persistent object of ``session``."""
+    """Write ``obj``'s row (now, or with the next statement when its id was taken ahead) and
+    make ``obj`` a persistent object of ``session``."""
     written = _insert(session, obj, unless_conflict=False)
     assert written is not None
     return written
@@ -129,11 +159,16 @@ def _insert(session: Session, obj: T, *, unless_conflict: bool) -> T | None:
     table = inspect(type(obj)).local_table
     values = column_values(obj)
     keys = tuple(values)
-    if unless_conflict:
-        stmt = _inserting_new(table, keys, session.get_bind().dialect.name)
+    taken = None if unless_conflict or "id" in values else _next_id(table).taken(session, {})
+    if taken:
+        new_id = values["id"] = taken[0][0]
+        _inserting(table, (*keys, "id"), False).later(session, [values])
+    elif unless_conflict:
+        new_id = _inserting_new(table, keys, session.get_bind().dialect.name).scalar(
+            session, values
+        )
     else:
-        stmt = _inserting(table, keys, True)
-    new_id = stmt.scalar(session, values)
+        new_id = _inserting(table, keys, True).scalar(session, values)
     if new_id is None:
         return None  # the conflict: nothing written
     obj.id = new_id  # type: ignore[attr-defined]

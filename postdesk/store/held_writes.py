@@ -6,9 +6,11 @@ about 0.2 ms waiting and 0.1 ms of the driver's CPU. ``Prepared.later`` holds th
 the connection, and they go in one pipeline (psycopg's pipeline mode) with the next
 statement of the transaction, or with its COMMIT. Reads whose parameters are known before
 they are needed go the same way (``ask``, used by ``Prepared.ask``): their rows wait on a
-cursor of their own until the code that needs them runs the same statement. A lone new
-ticket takes 7 round trips (BEGIN included; ``tests/gateway/test_accept_transaction.py``
-counts them on the wire), 24 before writes were held and 13 before reads were asked ahead.
+cursor of their own until the code that needs them runs the same statement. So do ids taken
+from a sequence ahead (``direct.ask_id``), which let an INSERT be held instead of waiting
+for RETURNING. A lone new ticket takes 4 round trips (BEGIN and COMMIT included;
+``tests/gateway/test_accept_transaction.py`` counts them on the wire): 24 before writes
+were held, 13 before reads were asked ahead, 7 before ids were.
 
 The rules that keep that safe:
 

@@ -129,25 +129,33 @@ class Prepared:
         return rows[0] if rows else None
 
     def all(self, session: Session, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        rows = self.taken(session, params)
+        if rows is None:
+            connection, cursor = self._execute(session, params)
+            rows = self._processed(connection.dialect, cursor)
+        return rows
+
+    def taken(self, session: Session, params: Mapping[str, Any]) -> list[tuple[Any, ...]] | None:
+        """The rows of this statement asked ahead (``ask``) with these parameters, or None
+        when there is no such answer (not asked, forgotten, or lost with a failed pipeline).
+        Never runs the statement itself: sends it only if it was asked and has not gone yet."""
         answer = _take_answer(session, self, params)
         if answer is None:
-            connection, cursor = self._execute(session, params)
-            rows = cursor.fetchall()
-            processors = self._processors(connection.dialect, cursor)
-        else:
-            connection, asked = answer
-            try:
-                held_writes.answer(connection, asked)  # when it has not gone yet, it goes now
-                rows = asked.fetchall()
-                processors = self._processors(connection.dialect, asked)
-            except connection.dialect.loaded_dbapi.Error:
-                # No answer: the pipeline that carried it failed (and someone caught that).
-                # Run again, the read raises what the transaction's state is.
-                connection, cursor = self._execute(session, params)
-                rows = cursor.fetchall()
-                processors = self._processors(connection.dialect, cursor)
-            finally:
-                asked.close()
+            return None
+        connection, asked = answer
+        try:
+            held_writes.answer(connection, asked)  # when it has not gone yet, it goes now
+            return self._processed(connection.dialect, asked)
+        except connection.dialect.loaded_dbapi.Error:
+            # No answer: the pipeline that carried it failed (and someone caught that). The
+            # caller runs the statement again, which raises what the transaction's state is.
+            return None
+        finally:
+            asked.close()
+
+    def _processed(self, dialect: Dialect, cursor: Any) -> list[tuple[Any, ...]]:
+        rows = cursor.fetchall()
+        processors = self._processors(dialect, cursor)
         if not any(p is not None for p in processors):
             return [tuple(row) for row in rows]
         return [

@@ -7,7 +7,13 @@ from collections.abc import Iterable
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from postdesk.store.direct import ObjectQuery, flush_pending, insert_persistent, insert_rows
+from postdesk.store.direct import (
+    ObjectQuery,
+    ask_id,
+    flush_pending,
+    insert_persistent,
+    insert_rows,
+)
 from postdesk.store.models import (
     Agent,
     ClientDomain,
@@ -94,11 +100,17 @@ def contact_for(session: Session, email: str, name: str = "") -> Contact:
 
 def ask_contact(session: Session, email: str) -> None:
     """Send ``contact_for``'s reads of ``email`` ahead (``Prepared.ask``): the contact, and
-    its domain's client, which a new contact is linked to (unused for a known one)."""
+    for a new one its domain's client and its id (both unused for a known contact)."""
     email = email.lower()
     if email not in cache(session, "contacts"):
         _CONTACT.prepared.ask(session, {"email": email})
         _DOMAIN_ORG.ask(session, {"domain": email.rpartition("@")[2]})
+        ask_id(session, Contact)
+
+
+def ask_agent(session: Session, email: str) -> None:
+    """Send ``agent_by_email``'s read of ``email`` ahead (``Prepared.ask``)."""
+    _ACTIVE_AGENT_ID.ask(session, {"email": email.lower()})
 
 
 def agent_by_email(session: Session, email: str) -> Agent | None:

@@ -12,7 +12,13 @@ from datetime import UTC, datetime
 from sqlalchemy import event, select
 
 from postdesk.store.db import Database
-from postdesk.store.direct import flush_pending, insert_persistent, insert_rows, update_persistent
+from postdesk.store.direct import (
+    ask_id,
+    flush_pending,
+    insert_persistent,
+    insert_rows,
+    update_persistent,
+)
 from postdesk.store.models import Contact, InboxItem, Participant, Ticket
 
 NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
@@ -160,3 +166,87 @@ def test_an_undone_savepoint_expires_what_update_persistent_set_in_it(db: Databa
     with db.sessions() as s:
         stored = s.get(InboxItem, item.id)
         assert stored is not None and (stored.state, stored.attempts) == ("failed", 0)
+
+
+def _inserts(statements: list[str]) -> list[str]:
+    return [st for st in statements if st.startswith("INSERT")]
+
+
+def test_an_id_taken_ahead_is_the_rows_and_its_insert_goes_with_the_next_statement(
+    db: Database,
+) -> None:
+    """On PostgreSQL ``ask_id`` takes the table's next id with the next trip, and the next
+    INSERT of that model uses it without waiting for RETURNING. Elsewhere nothing changes."""
+    statements = _statements(db)
+    with db.transaction() as s:
+        ask_id(s, InboxItem)
+        # Asked just now, the id is fetched at once (in real use an earlier trip took it).
+        earlier = insert_persistent(s, _inbox(1))
+        ask_id(s, InboxItem)
+        nextval = [st for st in statements if "nextval" in st]
+        assert len(nextval) == (1 if db.is_postgres else 0)
+        item = insert_persistent(s, _inbox(2))  # the first INSERT goes with this nextval
+        if db.is_postgres:
+            assert item.id > earlier.id  # the second id taken from the sequence
+            assert len(_inserts(statements)) == 1  # its INSERT is held back
+            assert "RETURNING" not in statements[-1]
+        else:
+            assert len(_inserts(statements)) == 2
+        assert s.get(InboxItem, item.id) is item and not s.new and not s.dirty
+        ask_id(s, InboxItem)  # taken and never used: a gap in the sequence, nothing else
+    with db.sessions() as s:
+        stored = s.scalars(select(InboxItem).order_by(InboxItem.id)).all()
+        assert [(r.id, r.message_id) for r in stored] == [
+            (earlier.id, "m1@example.org"),
+            (item.id, "m2@example.org"),
+        ]
+        assert stored[1].received_at == item.received_at
+
+
+def test_an_id_forgotten_or_of_a_row_with_its_own_id_is_not_used(db: Database) -> None:
+    with db.transaction() as s:
+        ask_id(s, InboxItem)
+        s.add(Ticket(subject="t", support_address="support@example.com", origin="email"))
+        s.flush()  # forgets what was asked ahead: the ORM may have written anything
+        first = insert_persistent(s, _inbox(1))  # INSERT ... RETURNING, as without an ask
+        ask_id(s, Contact)
+        contact = insert_persistent(s, Contact(id=first.id + 100, email="a@example.org"))
+        assert contact.id == first.id + 100  # an id given is kept
+        other = insert_persistent(s, Contact(email="b@example.org"))
+    with db.sessions() as s:
+        assert s.get(InboxItem, first.id) is not None
+        emails = {c.id: c.email for c in s.scalars(select(Contact))}
+        assert emails == {first.id + 100: "a@example.org", other.id: "b@example.org"}
+
+
+def test_a_row_written_with_an_id_taken_ahead_goes_with_its_rolled_back_savepoint(
+    db: Database,
+) -> None:
+    with db.transaction() as s:
+        kept = insert_persistent(s, _inbox(1))
+        nested = s.begin_nested()
+        ask_id(s, InboxItem)
+        ghost = insert_persistent(s, _inbox(2))
+        nested.rollback()
+        assert ghost not in s and kept in s
+        ask_id(s, InboxItem)
+        after = insert_persistent(s, _inbox(3))
+    with db.sessions() as s:
+        ids = s.scalars(select(InboxItem.id).order_by(InboxItem.id)).all()
+        assert ids == [kept.id, after.id]
+
+
+def test_a_transaction_rolled_back_sends_no_insert_held_for_an_id_taken_ahead(
+    db: Database,
+) -> None:
+    statements = _statements(db)
+    session = db.sessions()
+    with session:
+        session.begin()
+        ask_id(session, InboxItem)
+        lost = insert_persistent(session, _inbox(5))
+        session.rollback()
+        assert lost not in session
+    assert len(_inserts(statements)) == (0 if db.is_postgres else 1)
+    with db.sessions() as s:
+        assert s.scalars(select(InboxItem)).all() == []

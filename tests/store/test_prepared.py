@@ -409,6 +409,18 @@ def test_a_read_asked_ahead_goes_with_the_next_statement_and_is_taken_once(db: D
         assert statements.count("SELECT") == 2
 
 
+def test_taken_hands_out_an_answer_but_never_reads_itself(db: Database) -> None:
+    statements = _statements(db)
+    with db.transaction() as s:
+        assert COUNT_SMTP.taken(s, {}) is None  # not asked: nothing is run
+        assert statements == []
+        INSERT.scalar(s, _row(1))
+        COUNT_SMTP.ask(s, {})
+        assert COUNT_SMTP.taken(s, {}) == ([(1,)] if db.is_postgres else None)
+        assert COUNT_SMTP.taken(s, {}) is None  # taken once
+    assert statements == (["INSERT", "SELECT"] if db.is_postgres else ["INSERT"])
+
+
 def test_an_answer_is_taken_only_by_the_same_parameters(db: Database) -> None:
     statements = _statements(db)
     with db.transaction() as s:

@@ -16,11 +16,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import bindparam, event, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, PendingRollbackError, StatementError
+from sqlalchemy.orm import Session
 
 from postdesk.store.db import Database
 from postdesk.store.models import InboxItem, Ticket
 from postdesk.store.prepared import Prepared, forget_answers
 from tests.support.databases import PostgresServer
+from tests.support.round_trips import round_trips
 
 NOW = datetime(2026, 12, 6, 9, 30, 15, 123456, tzinfo=UTC)
 INBOX = InboxItem.__table__
@@ -550,3 +552,36 @@ def test_an_answer_lost_with_a_failed_pipeline_raises_the_transactions_state(
         assert "current transaction is aborted" in str(raised.value)
     with db.sessions() as s:
         assert COUNT_SMTP.scalar(s, {}) == (0 if db.is_postgres else 1)
+
+
+def test_a_transaction_opens_in_the_trip_of_its_first_statement(pg_db: Database) -> None:
+    """psycopg would wait for its BEGIN on its own (store.held_writes: ``_begin_in``)."""
+    with round_trips(pg_db.engine) as trips, pg_db.transaction() as s:
+        assert COUNT_SMTP.scalar(s, {}) == 0
+        INSERT.later(s, [_row(1)])
+    assert trips.count == 2, trips.trace  # BEGIN with the SELECT; the INSERT with COMMIT
+    sent = [line for line in trips.trace.splitlines() if "\tF\t" in line]
+    assert sum('"BEGIN"' in line for line in sent) == 1, trips.trace
+    with pg_db.sessions() as s:
+        assert COUNT_SMTP.scalar(s, {}) == 1
+
+
+def test_a_transaction_opened_that_way_keeps_its_isolation_level(pg_db: Database) -> None:
+    level = Prepared(select(func.current_setting("transaction_isolation")))
+    engine = pg_db.engine.execution_options(isolation_level="REPEATABLE READ")
+    with Session(engine) as s, s.begin():
+        assert level.scalar(s, {}) == "repeatable read"
+        INSERT.scalar(s, _row(1))
+    with pg_db.transaction() as s:  # and the pool's default again on the next one
+        assert level.scalar(s, {}) == "read committed"
+        assert COUNT_SMTP.scalar(s, {}) == 1
+
+
+def test_a_write_held_as_a_transactions_first_statement_opens_it_with_the_commit(
+    pg_db: Database,
+) -> None:
+    with round_trips(pg_db.engine) as trips, pg_db.transaction() as s:
+        INSERT.later(s, [_row(1), _row(2, "imap:box")])
+    assert trips.count == 1, trips.trace  # BEGIN, both rows and COMMIT in one pipeline
+    with pg_db.sessions() as s:
+        assert COUNT_SMTP.scalar(s, {}) == 1

@@ -7,7 +7,9 @@ every process's CPU time from ``/proc`` (Linux) and prints, per group, the share
 core and the milliseconds per message: this process (the gateway), its parser processes
 (children of the multiprocessing forkserver), PostgreSQL's processes (backends and WAL
 writer alike), the client processes, and the rest of the machine. What the cores are
-left with says whether a run is bound by them or by waiting.
+left with says whether a run is bound by them or by waiting. Last, the gateway's acceptor
+thread (``gateway/accept_batches.py``): the share of the run it spent accepting batches,
+and per message its time and its CPU time (the rest it waited: for PostgreSQL, the GIL).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.corpus import generate
 from benchmarks.ingest import WARM_UP, bench_app, blast, fresh_postgres, serve_gateway
+from postdesk.gateway.serve import Gateway
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -72,12 +75,24 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             app = bench_app(Path(tmp), url)
-            port, stop_fn = serve_gateway(app)
+            gateways: list[Gateway] = []
+            port, stop_fn = serve_gateway(app, gateways)
+            acceptor = gateways[0].acceptor
+            assert acceptor is not None
             blast([port], WARM_UP, args.clients)
             marks: list[tuple[float, dict[int, tuple[int, str]], int]] = []
+            accepted: list[tuple[int, int, float, float]] = []
 
             def mark() -> None:
                 marks.append((time.perf_counter(), cpu_by_process(), waited_children()))
+                accepted.append(
+                    (
+                        acceptor.messages,
+                        acceptor.batches,
+                        acceptor.busy_seconds,
+                        acceptor.cpu_seconds,
+                    )
+                )
 
             seconds = blast([port], corpus, args.clients, mark)
             stop_fn()
@@ -108,6 +123,12 @@ def main() -> None:
         total += seconds_used
         print(f"{name:38} {seconds_used / wall * 100:>12.1f} {seconds_used / n * 1e3:>11.2f}")
     print(f"{'all':38} {total / wall * 100:>12.1f} {total / n * 1e3:>11.2f}")
+    messages, batches, busy, cpu = (b - a for a, b in zip(*accepted, strict=True))
+    print(
+        f"acceptor thread: busy {busy / wall * 100:.0f} % of the run, {messages / batches:.2f} "
+        f"messages a batch; per message {busy / messages * 1e3:.2f} ms, "
+        f"of it CPU {cpu / messages * 1e3:.2f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -182,9 +182,9 @@ def bench_app(workdir: Path, url: str | None) -> App:
     return App(settings)
 
 
-def serve_gateway(app: App) -> tuple[int, Callable[[], None]]:
+def serve_gateway(app: App, started: list[Gateway] | None = None) -> tuple[int, Callable[[], None]]:
     """The gateway's SMTP listener for ``app`` (no outbox worker) in a loop thread of its
-    own; its port and the function that stops it."""
+    own; its port and the function that stops it (``started`` gets the gateway)."""
     holder: dict[str, Gateway] = {}
 
     async def start() -> int:
@@ -192,6 +192,8 @@ def serve_gateway(app: App) -> tuple[int, Callable[[], None]]:
         await gateway.start(outbox=False, imap=False)
         if gateway.parse_workers is not None:  # they start in the background: wait for them
             await asyncio.to_thread(gateway.parse_workers.started, 60)
+        if started is not None:
+            started.append(gateway)
         return gateway.smtp_port
 
     async def stop() -> None:

@@ -25,6 +25,7 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -78,6 +79,8 @@ class BatchAcceptor:
         self._stopping = False
         self.batches = 0  # batches written, and the messages in them (the benchmarks read these)
         self.messages = 0
+        self.busy_seconds = 0.0  # spent accepting them, and the thread's CPU time of that
+        self.cpu_seconds = 0.0
 
     @property
     def stopping(self) -> bool:
@@ -158,6 +161,7 @@ class BatchAcceptor:
             # retries and is recognised); only the answer has nobody to go to.
             item.future.set_running_or_notify_cancel()
         outcomes: list[Accepted | Exception] = []
+        began, cpu = time.perf_counter(), time.thread_time()
         try:
             outcomes = self._accept_many(
                 [(item.raw, item.envelope) for item in batch], [item.parsed for item in batch]
@@ -168,6 +172,8 @@ class BatchAcceptor:
             # Every sender of the batch is answered, whatever happened (even an exit).
             self.batches += 1
             self.messages += len(batch)
+            self.busy_seconds += time.perf_counter() - began
+            self.cpu_seconds += time.thread_time() - cpu
             for n, item in enumerate(batch):
                 outcome = outcomes[n] if n < len(outcomes) else _failed()
                 if item.future.cancelled():

@@ -184,5 +184,8 @@ def _begin_in(driver: Any, pipe: Any) -> None:
     second one. These are psycopg's internals (3.2, 3.3); where they are missing it opens
     the transaction as it always does, and ``tests/gateway/test_accept_transaction.py``
     counts the trips on the wire."""
+    communicate = getattr(pipe, "_communicate_gen", None)
+    if communicate is None:
+        return
     driver.wait(driver._exec_command(driver._get_tx_start_command()))
-    driver.wait(pipe._communicate_gen())
+    driver.wait(communicate())

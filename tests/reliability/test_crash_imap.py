@@ -46,6 +46,16 @@ MAILBOX = "crash"
 FLAG = b"$Postdesk"
 
 
+async def cursor_reaching(db: Database, uid: int, timeout: float) -> int:
+    """The mailbox's committed cursor once it reaches ``uid``, or where it is at the end."""
+    deadline = time.monotonic() + timeout
+    while True:
+        _validity, last_uid = MailboxStateStore(db, MAILBOX).load()
+        if last_uid >= uid or time.monotonic() > deadline:
+            return last_uid
+        await asyncio.sleep(0.1)
+
+
 def sender(i: int) -> str:
     # One sender per message: the per-sender auto-reply limits must not hold back any ack.
     return f"client{i}@c{i % 37}.example"
@@ -145,7 +155,9 @@ async def test_sigkill_while_polling_a_mailbox_loses_nothing_and_stores_nothing_
         expected = {f"imap-crash-{i}@client.example" for i in range(MESSAGES)}
         summary = stored_summary(db, relay, expected, max_extra=KILLS * OUTBOX_BATCH)
         flags = await asyncio.to_thread(server_flags, dovecot, imap_user)
-        _validity, last_uid = MailboxStateStore(db, MAILBOX).load()
+        # The poller flags a batch on the server first and then commits its cursor: the
+        # cursor may still be on its way when the flags are read.
+        last_uid = await cursor_reaching(db, max(flags), timeout=30)
     finally:
         db.dispose()
         await asyncio.to_thread(gateway.stop)

@@ -119,6 +119,30 @@ def test_a_failed_receive_leaves_the_message_untouched_for_the_next_run(
     assert all(b"$Postdesk" in f for f in server_flags(dovecot, imap_user).values())
 
 
+def test_a_cursor_left_behind_flagged_messages_moves_past_them(
+    dovecot: Dovecot, imap_user: str, imap_store: Store
+) -> None:
+    append(dovecot, imap_user, [message(i) for i in range(6)])
+    cfg = mailbox(dovecot, imap_user)
+    assert drain(MailboxWorker(cfg, imap_store.db, imap_store.blobs)).new == 6
+    state = MailboxStateStore(imap_store.db, imap_user)
+    validity, _ = state.load()
+    assert validity is not None
+    uids = sorted(server_flags(dovecot, imap_user))
+
+    # As a poller killed after flagging a batch and before storing its cursor leaves it.
+    state.advance(validity, uids[1])
+    assert drain(MailboxWorker(cfg, imap_store.db, imap_store.blobs)).total == 0
+    assert state.load()[1] == uids[-1]
+
+    state.advance(validity, uids[1])
+    append(dovecot, imap_user, [message(i) for i in range(6, 8)])
+    counts = drain(MailboxWorker(cfg, imap_store.db, imap_store.blobs))
+    assert (counts.new, counts.redelivery) == (2, 0)  # the flagged ones not fetched again
+    assert state.load()[1] == max(server_flags(dovecot, imap_user)) == uids[-1] + 2
+    assert imap_store.inbox_count() == 8
+
+
 def test_uidvalidity_change_resyncs_without_duplicates(
     dovecot: Dovecot, imap_user: str, imap_store: Store
 ) -> None:

@@ -15,6 +15,7 @@ from postdesk.inbound.imap.plan import (
     Quarantine,
     backoff_delay,
     cursor_start,
+    flagged_through,
     has_new_mail,
     is_bye,
     new_uids,
@@ -31,6 +32,14 @@ from tests.support.imap import Store, wait_for
 def test_uid_range_answer_below_the_cursor_is_ignored() -> None:
     assert new_uids([7], last_uid=7) == []  # "UID 8:*" answered the highest UID, 7
     assert new_uids([9, 8, 8, 3], last_uid=7) == [8, 9]
+
+
+def test_the_cursor_passes_flagged_messages_but_never_an_unflagged_one() -> None:
+    assert flagged_through([3, 4, 5], [], last_uid=2) == 5
+    assert flagged_through([3, 4, 6], [5, 7], last_uid=2) == 4
+    assert flagged_through([4], [3], last_uid=2) == 2
+    assert flagged_through([], [3], last_uid=2) == 2
+    assert flagged_through([2], [], last_uid=2) == 2  # "UID 3:*" answered the highest, 2
 
 
 def test_cursor_restarts_when_uidvalidity_changes() -> None:

@@ -156,7 +156,8 @@ async def test_sigkill_while_polling_a_mailbox_loses_nothing_and_stores_nothing_
         summary = stored_summary(db, relay, expected, max_extra=KILLS * OUTBOX_BATCH)
         flags = await asyncio.to_thread(server_flags, dovecot, imap_user)
         # The poller flags a batch on the server first and then commits its cursor: the
-        # cursor may still be on its way when the flags are read.
+        # cursor may still be on its way when the flags are read. A kill between the two
+        # leaves it behind until the restarted poller's first drain moves it on.
         last_uid = await cursor_reaching(db, max(flags), timeout=30)
     finally:
         db.dispose()

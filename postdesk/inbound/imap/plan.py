@@ -27,6 +27,17 @@ def new_uids(found: Iterable[int], last_uid: int) -> list[int]:
     return sorted({uid for uid in found if uid > last_uid})
 
 
+def flagged_through(flagged: Iterable[int], unflagged: Iterable[int], last_uid: int) -> int:
+    """How far the cursor may move past messages flagged by a poller that died before moving it.
+
+    A message is flagged only after its row is committed, so the cursor may pass flagged
+    messages, but never one still unflagged (not stored yet) nor anything after it.
+    """
+    first_open = min(unflagged, default=None)
+    passable = [u for u in flagged if u > last_uid and (first_open is None or u < first_open)]
+    return max(passable, default=last_uid)
+
+
 @dataclass(frozen=True, slots=True)
 class Fetch:
     uids: tuple[int, ...]  # fetched with BODY.PEEK[] in one command

@@ -25,6 +25,7 @@ from postdesk.inbound.imap.plan import (
     Quarantine,
     backoff_delay,
     cursor_start,
+    flagged_through,
     has_new_mail,
     is_bye,
     new_uids,
@@ -82,6 +83,9 @@ class MailboxWorker:
         self.counts = SyncCounts()  # since the worker was built
         self._keywords = True  # the server keeps custom keywords (set on every SELECT)
         self.connects = 0
+        # A poller killed between flagging messages and storing its cursor leaves the cursor
+        # behind them; the first drain on each connection moves it past them.
+        self._cursor_checked = False
 
     # -- the long-running loop -------------------------------------------------------------
 
@@ -115,6 +119,7 @@ class MailboxWorker:
     def open(self) -> IMAPClient:
         client = connect(self.cfg, self.token_provider)
         self.connects += 1
+        self._cursor_checked = False
         try:
             target = self.cfg.move_to if self.cfg.after_ingest == "move" else None
             if target and not client.folder_exists(target):
@@ -183,6 +188,9 @@ class MailboxWorker:
         pending: list[int] = []
         while stop is None or not stop.is_set():
             pending = self._search(client, last)
+            if not self._cursor_checked:
+                last = self._past_flagged(client, validity, last, pending)
+                self._cursor_checked = True
             self.state.backlog(len(pending))
             if not pending:
                 break
@@ -194,12 +202,31 @@ class MailboxWorker:
         self.state.synced(backlog=len(pending))  # 0 unless stopped early
         return counts
 
+    @property
+    def _skips_flagged(self) -> bool:
+        return self.cfg.after_ingest == "keep_flag" and self._keywords
+
     def _search(self, client: IMAPClient, last: int) -> list[int]:
         criteria: list[str] = ["UID", f"{last + 1}:*"]
-        if self.cfg.after_ingest == "keep_flag" and self._keywords:
+        if self._skips_flagged:
             # Messages we flagged were committed before: skipping them makes a resync cheap.
             criteria += ["NOT", "KEYWORD", self.cfg.flag]
         return new_uids(client.search(criteria), last)
+
+    def _past_flagged(
+        self, client: IMAPClient, validity: int, last: int, pending: list[int]
+    ) -> int:
+        """Move the cursor past messages flagged (so committed) that a dead poller left it behind."""
+        if not self._skips_flagged:
+            return last
+        flagged = client.search(["UID", f"{last + 1}:*", "KEYWORD", self.cfg.flag])
+        moved = flagged_through(flagged, pending, last)
+        if moved > last:
+            log.info(
+                "mailbox %s: cursor %s -> %s, past flagged messages", self.cfg.name, last, moved
+            )
+            self.state.advance(validity, moved, backlog=len(pending))
+        return moved
 
     def _ingest_window(
         self, client: IMAPClient, validity: int, window: list[int], rest: int, counts: SyncCounts

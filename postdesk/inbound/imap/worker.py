@@ -216,7 +216,7 @@ class MailboxWorker:
     def _past_flagged(
         self, client: IMAPClient, validity: int, last: int, pending: list[int]
     ) -> int:
-        """Move the cursor past messages flagged (so committed) that a dead poller left it behind."""
+        """Move the cursor past flagged (so committed) messages a dead poller left it behind."""
         if not self._skips_flagged:
             return last
         flagged = client.search(["UID", f"{last + 1}:*", "KEYWORD", self.cfg.flag])

@@ -6,131 +6,192 @@ work for the GIL. So each message is handed to a worker process as soon as its D
 and by the time the acceptor reaches it (it was busy with the batch before) it is usually
 parsed: the two overlap on two cores (``benchmarks/ingest.py``).
 
+Each worker has a pipe for jobs and one for answers, and no thread of the gateway stands
+between them: the event loop writes a job straight into the pipe, and the acceptor reads
+the answer when it wants it. (``concurrent.futures.ProcessPoolExecutor`` passes both
+through threads of its own, which must win the GIL from the busy acceptor each time: a
+parse took 4.7 ms from hand-over to result, median, for 1.5 ms of parsing, under
+``benchmarks/cpu_split.py --pg``.) A job the
+pipe has no room for now is parsed by the acceptor, so the event loop never waits.
+
 The workers only read and compute; the one thing they write is attachment blobs, which
 are content-addressed and fsync'd as in-process parsing writes them. Whatever goes wrong
-in a worker (a parse error, a worker killed, the pool broken) costs only time: the
-pipeline parses that message itself, so its error, if any, is raised and recorded where it
-always was. Workers are forked from a forkserver that has the parser imported (cheap to
-start, and never a fork of the threaded gateway), and a broken pool is replaced.
+in a worker (a parse error, a worker killed) costs only time: the pipeline parses that
+message itself, so its error, if any, is raised and recorded where it always was.
+Workers are forked from a forkserver that has the parser imported (cheap to start, and
+never a fork of the threaded gateway), and one that has gone is replaced.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
-import hashlib
+import fcntl
+import itertools
 import logging
 import multiprocessing
 import os
-import select
+import pickle
+import struct
+import termios
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from multiprocessing.context import ForkServerContext
 from pathlib import Path
+from typing import Protocol
 
-from structlog.contextvars import bound_contextvars
-
-from postdesk.contracts import BlobStore
 from postdesk.gateway import logs
-from postdesk.gateway.receive import QuickHeaders, quick_headers
-from postdesk.inbound.classify import Classification, classify
-from postdesk.inbound.message import InboundMessage
-from postdesk.inbound.parse import parse_message
-from postdesk.store.blobs import FileBlobStore
+from postdesk.gateway.parser_process import Understood, serve, understand
+
+__all__ = ["MAX_WORKER_BYTES", "ParseWorkers", "Parsed", "Understood", "WorkerGone", "understand"]
 
 log = logging.getLogger(__name__)
 
 # Larger messages are parsed by the acceptor itself: copying them to a worker and keeping
 # the worker's memory at their size costs more than the overlap gains.
 MAX_WORKER_BYTES = 1024 * 1024
-# Pools that break this many times within the window (workers that cannot start, or die at
-# once) are given up: the gateway parses everything itself from then on, and says so.
+# Workers that end this many times within the window (they cannot start, or die at once)
+# are given up: the gateway parses everything itself from then on, and says so.
 GIVE_UP_AFTER, GIVE_UP_WINDOW = 3, 60.0
-_PRELOAD = ["postdesk.gateway.parse_workers"]
+PIPE_BYTES = 1024 * 1024  # Linux's default limit for an unprivileged process
+_PRELOAD = ["postdesk.gateway.parser_process"]
 
 
-@dataclass(frozen=True, slots=True)
-class Understood:
-    """A message parsed and classified, before any transaction."""
-
-    quick: QuickHeaders
-    inbound: InboundMessage
-    verdict: Classification
+class ParseJob(Protocol):
+    def result(self) -> Understood: ...
 
 
 # A message's parse begun in a worker process, or None when it is left to the acceptor.
-Parsed = concurrent.futures.Future[Understood] | None
+Parsed = ParseJob | None
 
 
-def understand(
-    blobs: BlobStore, keys: Sequence[bytes], raw: bytes, envelope_from: str, content_hash: str
-) -> Understood:
-    """Parse and classify ``raw`` (the slow, pure part of receiving a message)."""
-    quick = quick_headers(raw, content_hash)
-    with bound_contextvars(message_id=quick.message_id):
-        inbound = parse_message(raw, blobs)
-        verdict = classify(inbound, raw, envelope_from=envelope_from, keys=keys)
-    return Understood(quick, inbound, verdict)
+class WorkerGone(Exception):
+    """The worker ended before it answered, or its parse failed there."""
 
 
-# In a worker process: what ``_start`` was given.
-_worker_blobs: BlobStore | None = None
-_worker_keys: tuple[bytes, ...] = ()
+class _Job:
+    """One message's parse in a worker: ``result`` reads its answer when it is wanted."""
+
+    __slots__ = ("_worker", "done", "error", "seq", "value")
+
+    def __init__(self, worker: _Worker, seq: int) -> None:
+        self._worker = worker
+        self.seq = seq
+        self.done = False
+        self.value: Understood | None = None
+        self.error: str | None = None
+
+    def result(self) -> Understood:
+        if not self.done:
+            self._worker.read_until(self)
+        if self.value is None:
+            raise WorkerGone(self.error or "no answer")
+        return self.value
 
 
-def _start(
-    gateway: int, blob_dir: Path, keys: tuple[bytes, ...], log_mode: tuple[bool, bool] | None
-) -> None:
-    global _worker_blobs, _worker_keys
-    _end_with(gateway)
-    _worker_blobs, _worker_keys = FileBlobStore(blob_dir), keys
-    if log_mode is not None:  # the gateway's format; else Python's default (warnings on stderr)
-        json, verbose = log_mode
-        logs.configure_logging(json=json, verbose=verbose)
+class _Worker:
+    """One parser process and its two pipes."""
+
+    def __init__(self, context: ForkServerContext, args: tuple[object, ...]) -> None:
+        jobs_in, self._jobs = context.Pipe(duplex=False)
+        self._answers, answers_out = context.Pipe(duplex=False)
+        self.process = context.Process(
+            target=serve, args=(jobs_in, answers_out, *args), name="postdesk-parser", daemon=True
+        )
+        try:
+            self._room = _widen(self._jobs.fileno())
+            _widen(answers_out.fileno())
+            self.process.start()
+        except BaseException:
+            self._jobs.close()
+            self._answers.close()
+            raise
+        finally:
+            jobs_in.close()  # the worker has its own copies now
+            answers_out.close()
+        self._seq = itertools.count()
+        self._send_lock = threading.Lock()
+        self._read_lock = threading.Lock()
+        self._waiting: dict[int, _Job] = {}  # sent, not answered yet
+        self.gone = False
+
+    def submit(self, raw: bytes, envelope_from: str) -> _Job | None:
+        """Send the job if the pipe has room for it now; never waits for the worker."""
+        with self._send_lock:
+            if self.gone or not self._fits(len(raw)):
+                return None
+            job = _Job(self, next(self._seq))
+            self._waiting[job.seq] = job
+            try:
+                self._jobs.send_bytes(pickle.dumps((job.seq, envelope_from)))
+                self._jobs.send_bytes(raw)
+            except OSError:  # the worker has gone (EPIPE)
+                self._waiting.pop(job.seq, None)
+                self.gone = True
+                return None
+        return job
+
+    def _fits(self, size: int) -> bool:
+        if self._room is None:
+            return True  # the pipe's fill cannot be read here: a send may wait a moment
+        try:
+            queued = struct.unpack(
+                "i", fcntl.ioctl(self._jobs.fileno(), termios.FIONREAD, b"\0" * 4)
+            )
+        except OSError:
+            self._room = None
+            return True
+        # The margin: frame headers, and pages of the pipe's ring not filled to the brim.
+        return queued[0] + size + self._room // 16 <= self._room
+
+    def read_until(self, job: _Job) -> None:
+        """Read answers, which come in the order of the jobs, until ``job``'s is in."""
+        with self._read_lock:
+            while not job.done:
+                try:
+                    seq, value, error = pickle.loads(self._answers.recv_bytes())
+                except (EOFError, OSError) as exc:
+                    self._lost(f"the parser process ended ({type(exc).__name__})")
+                    return
+                answered = self._waiting.pop(seq, None)
+                if answered is not None:
+                    answered.value, answered.error, answered.done = value, error, True
+
+    def _lost(self, why: str) -> None:
+        self.gone = True
+        with self._send_lock:
+            waiting, self._waiting = self._waiting, {}
+        for job in waiting.values():
+            job.error, job.done = why, True
+
+    def close(self, timeout: float) -> None:
+        """Let the worker answer what it has, then end it."""
+        with self._send_lock:
+            self.gone = True
+            self._jobs.close()  # the worker reads the jobs still in the pipe, then EOF
+        self.process.join(timeout)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(timeout)
+        with self._read_lock:
+            self._answers.close()
+        self._lost("the parser processes were closed")
 
 
-def _end_with(gateway: int) -> None:
-    """End this worker when the gateway process ends, however it ends: a worker waits on
-    a queue whose writing end it holds itself, so it would never notice a SIGKILL."""
+def _widen(fd: int) -> int | None:
+    """Make the pipe hold ``PIPE_BYTES``; its size, or None where it cannot be read."""
+    setter = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if setter is None:
+        return None
     try:
-        handle: int | None = os.pidfd_open(gateway)
-    except ProcessLookupError:
-        os._exit(0)
-    except (AttributeError, OSError):  # not Linux 5.3 or later: look once a second
-        handle = None
-
-    def watch() -> None:
-        if handle is not None:
-            select.select([handle], [], [])  # readable once that process has exited
-        else:
-            while _alive(gateway):
-                time.sleep(1.0)
-        os._exit(0)
-
-    threading.Thread(target=watch, name="gateway-watch", daemon=True).start()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _understand_in_worker(raw: bytes, envelope_from: str) -> Understood:
-    assert _worker_blobs is not None, "worker not started"
-    content_hash = hashlib.sha256(raw).hexdigest()
-    return understand(_worker_blobs, _worker_keys, raw, envelope_from, content_hash)
+        return int(fcntl.fcntl(fd, setter, PIPE_BYTES))
+    except OSError:  # a lower limit in /proc/sys/fs/pipe-max-size: keep the default
+        return int(fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ))
 
 
 class ParseWorkers:
-    """A pool of ``processes`` parser processes; ``submit`` returns None when a message is
-    better parsed in the caller (too large, the workers still starting, or closed)."""
+    """``processes`` parser processes; ``submit`` returns None when a message is better
+    parsed in the caller (too large, its worker busy or still starting, or closed)."""
 
     def __init__(
         self,
@@ -141,69 +202,90 @@ class ParseWorkers:
         gateway: int | None = None,  # the pid the workers end with; default this process
     ) -> None:
         self._args = (gateway or os.getpid(), blob_dir, tuple(keys), logs.configured)
-        self._processes = max(1, processes)
-        self._lock = threading.Lock()
+        self._context = multiprocessing.get_context("forkserver")
+        self._context.set_forkserver_preload(_PRELOAD)
+        self._slots: list[_Worker | None] = [None] * max(1, processes)
+        self._next = itertools.cycle(range(len(self._slots)))
+        self._changed = threading.Condition()
+        self._starting = 0
         self._closed = False
-        self._broken: list[float] = []  # when pools broke, within GIVE_UP_WINDOW
-        self._pool = self._new_pool()
+        self._ended: list[float] = []  # when workers were found gone, within GIVE_UP_WINDOW
+        for slot in range(len(self._slots)):
+            self._start(slot)
 
-    def _new_pool(self) -> concurrent.futures.ProcessPoolExecutor:
-        """A pool whose first worker starts in a thread of its own: starting the forkserver
-        takes about a second, which neither the gateway's start nor the event loop waits
-        for (``submit`` says None until then, and the acceptor parses)."""
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(_PRELOAD)
-        pool = concurrent.futures.ProcessPoolExecutor(
-            self._processes, mp_context=context, initializer=_start, initargs=self._args
-        )
-        ready = self._ready = threading.Event()
+    def _start(self, slot: int) -> None:
+        """Start the slot's worker in a thread of its own: the first start also starts the
+        forkserver, about a second, which neither the gateway's start nor the event loop
+        waits for (``submit`` says None until then, and the acceptor parses)."""
 
-        def warm_up() -> None:
-            # Broken at once: the next ``submit`` finds out, and says so.
-            with contextlib.suppress(Exception):
-                pool.submit(int).result()
-            ready.set()
+        def start() -> None:
+            worker: _Worker | None = None
+            try:
+                worker = _Worker(self._context, self._args)
+            except Exception:
+                log.exception("could not start a parser process")
+            with self._changed:
+                self._starting -= 1
+                if worker is not None and self._closed:
+                    threading.Thread(target=worker.close, args=(5.0,), daemon=True).start()
+                elif worker is not None:
+                    self._slots[slot] = worker
+                self._changed.notify_all()
 
-        threading.Thread(target=warm_up, name="parser-start", daemon=True).start()
-        return pool
+        with self._changed:
+            self._starting += 1
+        threading.Thread(target=start, name="parser-start", daemon=True).start()
 
     def started(self, timeout: float) -> bool:
-        """Wait until the workers have started (or failed to); whether they have."""
-        return self._ready.wait(timeout)
+        """Wait until no worker is starting; whether every slot has one."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._starting == 0, timeout)
+            return not self._closed and all(w is not None for w in self._slots)
 
     def submit(self, raw: bytes, envelope_from: str) -> Parsed:
-        if len(raw) > MAX_WORKER_BYTES:
+        if len(raw) > MAX_WORKER_BYTES or self._closed:
             return None
-        with self._lock:
-            if self._closed or not self._ready.is_set():
-                return None
-            try:
-                return self._pool.submit(_understand_in_worker, raw, envelope_from)
-            except BrokenProcessPool:
-                self._pool.shutdown(wait=False, cancel_futures=True)
-                now = time.monotonic()
-                self._broken = [t for t in self._broken if now - t < GIVE_UP_WINDOW] + [now]
-                if len(self._broken) >= GIVE_UP_AFTER:
-                    log.error(
-                        "the parser processes stopped %d times within %.0f s; parsing in the "
-                        "gateway from now on (restart it to try them again)",
-                        len(self._broken),
-                        GIVE_UP_WINDOW,
-                    )
-                    self._closed = True
-                    return None
-                log.warning("the parser processes stopped; starting new ones")
-                self._pool = self._new_pool()
-                return None  # this one is parsed by the acceptor
+        slot = next(self._next)
+        worker = self._slots[slot]
+        if worker is None:
+            return None
+        if not worker.gone:
+            job = worker.submit(raw, envelope_from)
+            if job is not None or not worker.gone:
+                return job
+        self._replace(slot, worker)
+        return None  # this one is parsed by the acceptor
+
+    def _replace(self, slot: int, worker: _Worker) -> None:
+        with self._changed:
+            if self._slots[slot] is not worker or self._closed:
+                return
+            self._slots[slot] = None
+            now = time.monotonic()
+            self._ended = [t for t in self._ended if now - t < GIVE_UP_WINDOW] + [now]
+            if len(self._ended) >= GIVE_UP_AFTER:
+                log.error(
+                    "parser processes ended %d times within %.0f s; parsing in the gateway "
+                    "from now on (restart it to try them again)",
+                    len(self._ended),
+                    GIVE_UP_WINDOW,
+                )
+                self._closed = True
+                self._changed.notify_all()
+                return
+        log.warning("a parser process ended; starting a new one")
+        with contextlib.suppress(Exception):
+            worker.process.join(0)  # reap it
+        self._start(slot)
 
     def pids(self) -> set[int]:
-        """The worker processes of the pool now in use (started on demand)."""
-        with self._lock:
-            processes = getattr(self._pool, "_processes", None) or {}
-            return set(processes)
+        """The worker processes now in use."""
+        return {w.process.pid for w in self._slots if w is not None and w.process.pid}
 
-    def close(self) -> None:
-        with self._lock:
+    def close(self, timeout: float = 30.0) -> None:
+        with self._changed:
             self._closed = True
-            pool = self._pool
-        pool.shutdown(wait=True, cancel_futures=True)
+            workers = [w for w in self._slots if w is not None]
+            self._slots = [None] * len(self._slots)
+        for worker in workers:
+            worker.close(timeout)

@@ -6,18 +6,26 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import pickle
 import signal
 import subprocess
 import time
 from concurrent.futures import Future
-from concurrent.futures.process import BrokenProcessPool
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from postdesk.gateway.app import App
-from postdesk.gateway.parse_workers import MAX_WORKER_BYTES, ParseWorkers, Understood, understand
+from postdesk.gateway.parse_workers import (
+    MAX_WORKER_BYTES,
+    ParseWorkers,
+    Understood,
+    WorkerGone,
+    understand,
+)
+from postdesk.gateway.parser_process import _answer
 from postdesk.gateway.serve import Gateway
 from postdesk.inbound.message import Envelope
 from postdesk.store.enums import InboxState
@@ -52,17 +60,94 @@ def test_a_worker_parses_and_classifies_as_the_acceptor_does(app: App) -> None:
     try:
         assert workers.started(60)  # until then, submit leaves each message to the caller
         samples = _samples()
-        futures = [workers.submit(raw, "sender@client.example") for raw in samples]
-        for raw, future in zip(samples, futures, strict=True):
-            assert future is not None
-            there = future.result(timeout=60)
-            sha = hashlib.sha256(raw).hexdigest()
-            here = understand(app.blobs, keys, raw, "sender@client.example", sha)
-            assert there == here
+        for start in range(0, len(samples), 8):  # several in flight at once
+            group = samples[start : start + 8]
+            jobs = [workers.submit(raw, "sender@client.example") for raw in group]
+            # Asked for last first: the answers before it are read on the way and kept.
+            for raw, job in reversed(list(zip(group, jobs, strict=True))):
+                assert job is not None
+                there = job.result()
+                sha = hashlib.sha256(raw).hexdigest()
+                here = understand(app.blobs, keys, raw, "sender@client.example", sha)
+                assert there == here
         pids = workers.pids()
         assert pids and os.getpid() not in pids  # it ran elsewhere
     finally:
         workers.close()
+
+
+def _mail(n: int, size: int = 100) -> bytes:
+    return client_mail(
+        f"Client {n} <c{n}@client.example>", "support@example.com", f"Case {n}", "x" * size
+    )
+
+
+def test_a_full_pipe_leaves_the_message_to_the_caller_at_once(app: App) -> None:
+    """The event loop hands messages over: it must never wait for a busy worker."""
+    workers = ParseWorkers(app.settings.blob_dir, app.pipeline.keys, 1)
+    try:
+        assert workers.started(60)
+        [pid] = workers.pids()
+        os.kill(pid, signal.SIGSTOP)  # a worker that reads nothing for now
+        try:
+            jobs = []
+            began = time.monotonic()
+            for n in range(40):
+                job = workers.submit(_mail(n, 200_000), "c@client.example")
+                if job is None:
+                    break
+                jobs.append((n, job))
+            assert time.monotonic() - began < 5
+            assert 1 <= len(jobs) < 40  # about a megabyte's worth went in, then no more
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        for n, job in jobs:
+            assert job.result().inbound.subject == f"Case {n}"
+        assert workers.submit(_mail(99), "c@client.example") is not None  # room again
+    finally:
+        workers.close()
+
+
+def test_jobs_of_a_killed_worker_fail_instead_of_waiting(app: App) -> None:
+    workers = ParseWorkers(app.settings.blob_dir, app.pipeline.keys, 1)
+    try:
+        assert workers.started(60)
+        [pid] = workers.pids()
+        os.kill(pid, signal.SIGSTOP)
+        jobs = [workers.submit(_mail(n), "c@client.example") for n in range(3)]
+        os.kill(pid, signal.SIGKILL)
+        for job in jobs:
+            assert job is not None
+            with pytest.raises(WorkerGone, match="ended"):
+                job.result()
+        assert workers.submit(_mail(4), "c@client.example") is None  # it is being replaced
+        assert workers.started(60)
+        job = workers.submit(_mail(5), "c@client.example")
+        assert job is not None and job.result().inbound.subject == "Case 5"
+        assert pid not in workers.pids()
+    finally:
+        workers.close()
+
+
+def test_a_parse_that_fails_in_the_worker_is_answered_with_its_error(app: App) -> None:
+    class FullDisk:
+        def put(self, data: bytes) -> str:
+            raise OSError(28, "No space left on device")
+
+        def put_stream(self, chunks: object) -> tuple[str, int]:
+            raise OSError(28, "No space left on device")
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(app.blobs, name)
+
+    mail = EmailMessage()
+    mail["From"], mail["To"], mail["Subject"] = "ana@client.example", "support@example.com", "Log"
+    mail.set_content("See attached.")
+    mail.add_attachment(os.urandom(50_000), "application", "octet-stream", filename="log.bin")
+    answer = _answer(7, FullDisk(), app.pipeline.keys, mail.as_bytes(), "ana@client.example")  # type: ignore[arg-type]
+    seq, value, error = pickle.loads(answer)
+    assert (seq, value) == (7, None)
+    assert error is not None and "No space left" in error
 
 
 def test_large_mail_and_a_closed_pool_are_left_to_the_caller(app: App) -> None:
@@ -91,23 +176,23 @@ def test_a_failed_parse_elsewhere_is_parsed_again_here(app: App) -> None:
 
 
 def test_workers_that_cannot_live_are_given_up(app: App, caplog: pytest.LogCaptureFixture) -> None:
-    """Workers that end at once (here: the process they belong to has gone) break pool
-    after pool; after a few the gateway stops trying and parses everything itself."""
+    """Workers that end at once (here: the process they belong to has gone) are replaced;
+    after a few the gateway stops trying and parses everything itself."""
     gone = subprocess.Popen(["true"])
     gone.wait()
     workers = ParseWorkers(app.settings.blob_dir, app.pipeline.keys, 1, gateway=gone.pid)
     raw = client_mail("Ana <ana@client.example>", "support@example.com", "Printer", "Jammed.")
     try:
-        outcomes = []
         deadline = time.monotonic() + 60
         while "from now on" not in caplog.text and time.monotonic() < deadline:
-            workers.started(30)  # each new pool: its first worker has tried to start
-            future = workers.submit(raw, "ana@client.example")
-            if future is not None:
-                outcomes.append(future.exception(timeout=30))
+            workers.started(30)  # each new worker has tried to start
+            job = workers.submit(raw, "ana@client.example")
+            if job is not None:
+                with pytest.raises(WorkerGone):
+                    job.result()  # nothing is parsed there
         assert "parsing in the gateway from now on" in caplog.text
-        assert all(isinstance(e, BrokenProcessPool) for e in outcomes)  # nothing parsed there
         assert workers.submit(raw, "ana@client.example") is None  # and it stays so
+        assert workers.pids() == set()
     finally:
         workers.close()
 

@@ -220,7 +220,9 @@ class Pipeline:
         self, session: Session, item: _Prepared
     ) -> tuple[ReceiveResult, ProcessResult | None]:
         # Asked before the row is written, the handler's first reads go with its INSERT.
-        asked_at = self.handler.ask_ahead(session, item.inbound, item.verdict, item.quick.sender)
+        asked = self.handler.ask_ahead(
+            session, item.inbound, item.verdict, item.quick.sender, item.envelope.rcpt_to
+        )
         received, row = record(
             session,
             item.content_hash,
@@ -234,7 +236,7 @@ class Pipeline:
             forget_answers(session)  # a message seen before: nothing is handled
             return received, None
         bind_contextvars(inbox=row.id)
-        return received, self.handler.handle(session, row, item.inbound, item.verdict, asked_at)
+        return received, self.handler.handle(session, row, item.inbound, item.verdict, asked)
 
     def _understand(self, raw: bytes, envelope_from: str) -> tuple[InboundMessage, Classification]:
         """Parse and classify, outside any transaction (the slow part; SQLite has one writer)."""

@@ -9,9 +9,10 @@ they are needed go the same way (``ask``, used by ``Prepared.ask``): their rows 
 cursor of their own until the code that needs them runs the same statement. So do ids taken
 from a sequence ahead (``direct.ask_id``), which let an INSERT be held instead of waiting
 for RETURNING, and the transaction's BEGIN goes with its first statement (``_begin_in``).
-A lone new ticket takes 3 round trips, COMMIT included
+A lone new ticket takes 2 round trips, COMMIT included
 (``tests/gateway/test_accept_transaction.py`` counts them on the wire): 24 before writes
-were held, 13 before reads were asked ahead, 7 before ids were, 4 before BEGIN was.
+were held, 13 before reads were asked ahead, 7 before ids were, 4 before BEGIN was, 3
+before the number of a ticket that a message surely opens was (``RowHandler.ask_ahead``).
 
 The rules that keep that safe:
 

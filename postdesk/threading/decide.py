@@ -67,6 +67,18 @@ class ThreadDecision:
         return self.action in ("new", "new_linked")
 
 
+def surely_new(msg: ThreadInput, keys: Sequence[bytes]) -> bool:
+    """Whether ``decide`` answers "new" for ``msg`` whatever the store holds: nothing in it
+    (signed reply address, In-Reply-To, References, subject tag) names an earlier message
+    or ticket, so it looks nothing up."""
+    return (
+        not msg.in_reply_to
+        and not msg.references
+        and not find_tags(msg.subject)
+        and all(parse_reply_address(r, keys) is None for r in msg.recipients)
+    )
+
+
 def decide(
     msg: ThreadInput,
     lookup: ThreadLookup,

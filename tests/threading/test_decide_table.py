@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from postdesk.threading.decide import ThreadDecision, ThreadInput, TicketRef, decide
+from postdesk.threading.decide import ThreadDecision, ThreadInput, TicketRef, decide, surely_new
 from postdesk.threading.tokens import Purpose, make_message_id, reply_address
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -588,3 +588,37 @@ def test_stranger_never_attaches_by_subject(prefix: str, number: int, suffix: st
     msg = ThreadInput(MALLORY, (SUPPORT,), (), (), f"{prefix}[#{number}]{suffix}")
     d = decide(msg, LOOKUP, KEYS, NOW, WINDOW)
     assert (d.action, d.ticket_id, d.via, d.linked_ticket_id) == ("new", None, "none", None)
+
+
+class _Counting:
+    """The table's lookup, counting what ``decide`` asks of it."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def by_number(self, number: int) -> TicketRef | None:
+        self.asked += 1
+        return LOOKUP.by_number(number)
+
+    def by_message_id(self, message_id: str) -> TicketRef | None:
+        self.asked += 1
+        return LOOKUP.by_message_id(message_id)
+
+
+def test_surely_new_is_new_without_a_lookup_and_only_then() -> None:
+    """What the pipeline relies on to take a ticket's number before it has threaded the
+    message: every case said to be surely new is new and looked nothing up; every case
+    that looked something up (or attached) was not said to be surely new."""
+    sure = 0
+    for case in CASES:
+        lookup = _Counting()
+        decision = decide(_input(case), lookup, KEYS, NOW, WINDOW)
+        if surely_new(_input(case), KEYS):
+            sure += 1
+            assert (decision.action, lookup.asked) == ("new", 0), case.name
+        else:
+            assert lookup.asked > 0, case.name
+    assert 0 < sure < len(CASES)
+    assert not surely_new(ThreadInput(ALICE, (ra(101),), (), (), "Printer"), KEYS)
+    assert surely_new(ThreadInput(ALICE, (ra(101),), (), (), "Printer"), ())  # no keys
+    assert not surely_new(ThreadInput(MALLORY, (SUPPORT,), (), (), "Re: [#1] x"), KEYS)

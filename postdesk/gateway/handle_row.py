@@ -57,6 +57,7 @@ class Asked:
 
     now: datetime  # the moment the message is handled at (its hourly window was asked)
     rules: tuple[str, Ahead] | None = None  # the rules' reads asked: for this event and this
+    opens_ticket: bool = False  # surely: the inbox row's INSERT may take the ticket's number
 
 
 class RowHandler:
@@ -98,11 +99,11 @@ class RowHandler:
         of every message, so that it goes with the row's INSERT (PostgreSQL). ``sender``,
         ``recipients``: the row's. Returns what to hand to ``handle``.
 
-        A message that surely opens a ticket (it names no earlier one) also asks for its
-        ticket's number and for what the rules on a new ticket read: the ticket's INSERT then
-        waits for nothing, and a new ticket takes one round trip less. The number is lost if
-        the message turns out to have been stored before (a redelivery): a gap in ticket
-        numbers, as a rolled-back transaction leaves one."""
+        A message that surely opens a ticket (it names no earlier one) also asks for what
+        the rules on a new ticket read, and says so (``Asked.opens_ticket``): the inbox
+        row's INSERT then takes the ticket's number too, only if it writes the row (a
+        redelivery takes none), so the ticket's INSERT waits for nothing, and a new ticket
+        takes one round trip less."""
         now = self.clock()
         if verdict.kind == "loop":
             return Asked(now)
@@ -111,13 +112,12 @@ class RowHandler:
             return Asked(now)
         if not surely_new(thread_input(inbound, recipients, sender), self.keys):
             return Asked(now)
-        ask_id(session, Ticket)
         # As far as is known before the sender is identified: not an agent (else asked again).
         ahead = Ahead(
             now, inbound.from_addr.email if inbound.from_addr else None, verdict.may_auto_respond
         )
         ask_ahead(self.rules, session, "ticket.created", ahead)
-        return Asked(now, ("ticket.created", ahead))
+        return Asked(now, ("ticket.created", ahead), opens_ticket=True)
 
     def handle(
         self,

@@ -221,7 +221,11 @@ class Pipeline:
     ) -> tuple[ReceiveResult, ProcessResult | None]:
         # Asked before the row is written, the handler's first reads go with its INSERT.
         asked = self.handler.ask_ahead(
-            session, item.inbound, item.verdict, item.quick.sender, item.envelope.rcpt_to
+            session,
+            item.inbound,
+            item.verdict,
+            item.quick.sender,
+            item.envelope.rcpt_to,
         )
         received, row = record(
             session,
@@ -231,6 +235,7 @@ class Pipeline:
             item.envelope,
             processing_as=item.verdict.kind,
             raw=item.inline,
+            opens_ticket=asked.opens_ticket,
         )
         if row is None:
             forget_answers(session)  # a message seen before: nothing is handled

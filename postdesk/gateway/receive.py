@@ -30,7 +30,7 @@ from postdesk.inbound.message import Envelope
 from postdesk.store.db import Database
 from postdesk.store.direct import insert_persistent, insert_rows, insert_unless_conflict
 from postdesk.store.enums import InboxState
-from postdesk.store.models import InboxArrival, InboxItem
+from postdesk.store.models import InboxArrival, InboxItem, Ticket
 from postdesk.store.prepared import Prepared
 
 Outcome = Literal["new", "redelivery", "duplicate"]
@@ -127,12 +127,14 @@ def record(
     *,
     processing_as: str | None = None,
     raw: bytes | None = None,
+    opens_ticket: bool = False,
 ) -> tuple[ReceiveResult, InboxItem | None]:
     """Write the inbox row (or the arrival of a redelivery) for a received message; for a new
     message, also return its row. ``raw``: the bytes to keep in the row (``keep``), None when
     they are in the blob store under ``content_hash``. ``processing_as``: the caller
     processes a new row in this same transaction, as this classification (so the row is
-    written once, already counted)."""
+    written once, already counted). ``opens_ticket``: it surely does; the row's INSERT then
+    takes the ticket's number too (PostgreSQL), and only when it writes the row."""
     key = dedupe_key(quick.message_id, quick.sender)
 
     def row(first: int | None) -> InboxItem:
@@ -155,7 +157,7 @@ def record(
         return item
 
     # Most messages are new: written at once, unless a unique key says we have seen them.
-    new = insert_unless_conflict(session, row(None))
+    new = insert_unless_conflict(session, row(None), also=Ticket if opens_ticket else None)
     if new is not None:
         return ReceiveResult(new.id, "new"), new
     seen = _SEEN.all(session, {"hash": content_hash, "key": key})

@@ -52,6 +52,7 @@ from postdesk.store.prepared import Prepared
 T = TypeVar("T")
 
 _INFO = "postdesk.direct.written"  # transaction -> [(object, inserted?)] written in it
+_GIVEN = "postdesk.direct.given_ids"  # table name -> an id taken with another row's INSERT
 _UNSET = object()
 
 
@@ -96,6 +97,14 @@ def _next_id(table: Table) -> Prepared:
     return Prepared(select(func.nextval(sequence)))
 
 
+def _taken_id(session: Session, table: Table) -> list[tuple[Any, ...]] | None:
+    """The id taken ahead for ``table``'s next row (``ask_id``, ``insert_unless_conflict``)."""
+    given = session.info.get(_GIVEN)
+    if given and table.name in given:
+        return [(given.pop(table.name),)]
+    return _next_id(table).taken(session, {})
+
+
 def ask_id(session: Session, model: type) -> None:
     """On PostgreSQL, take the next id of ``model``'s table with the transaction's next trip
     (``Prepared.ask``), for the next ``insert_persistent`` of a ``model`` to use (elsewhere
@@ -106,10 +115,17 @@ def ask_id(session: Session, model: type) -> None:
 
 
 @cache
-def _inserting_new(table: Table, keys: tuple[str, ...], dialect: str) -> Prepared:
-    """INSERT ... ON CONFLICT DO NOTHING RETURNING id, in the dialect's own spelling."""
+def _inserting_new(
+    table: Table, keys: tuple[str, ...], dialect: str, also: Table | None = None
+) -> Prepared:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING id, in the dialect's own spelling; with
+    ``also`` (PostgreSQL), it returns the next id of that table's sequence too, taken only
+    when the row is written."""
     module = postgresql if dialect == "postgresql" else sqlite
-    return Prepared(module.insert(table).on_conflict_do_nothing().returning(table.c.id), keys)
+    returned: list[Any] = [table.c.id]
+    if also is not None:
+        returned.append(func.nextval(func.pg_get_serial_sequence(literal(also.name), "id")))
+    return Prepared(module.insert(table).on_conflict_do_nothing().returning(*returned), keys)
 
 
 @cache
@@ -149,24 +165,32 @@ def insert_persistent(session: Session, obj: T) -> T:
     return written
 
 
-def insert_unless_conflict(session: Session, obj: T) -> T | None:
+def insert_unless_conflict(session: Session, obj: T, *, also: type | None = None) -> T | None:
     """``insert_persistent``, unless the row would break a unique constraint: then nothing is
-    written (the caller looks for the row that holds the key) and None is returned."""
-    return _insert(session, obj, unless_conflict=True)
+    written (the caller looks for the row that holds the key) and None is returned.
+    ``also``: on PostgreSQL, the same INSERT takes the next id of ``also``'s table when it
+    writes the row, for the next ``insert_persistent`` of an ``also`` (a row that is not
+    written takes none: no gap for an id that people see)."""
+    return _insert(session, obj, unless_conflict=True, also=also)
 
 
-def _insert(session: Session, obj: T, *, unless_conflict: bool) -> T | None:
+def _insert(
+    session: Session, obj: T, *, unless_conflict: bool, also: type | None = None
+) -> T | None:
     table = inspect(type(obj)).local_table
     values = column_values(obj)
     keys = tuple(values)
-    taken = None if unless_conflict or "id" in values else _next_id(table).taken(session, {})
+    taken = None if unless_conflict or "id" in values else _taken_id(session, table)
     if taken:
         new_id = values["id"] = taken[0][0]
         _inserting(table, (*keys, "id"), False).later(session, [values])
     elif unless_conflict:
-        new_id = _inserting_new(table, keys, session.get_bind().dialect.name).scalar(
-            session, values
-        )
+        dialect = session.get_bind().dialect.name
+        other = inspect(also).local_table if also and dialect == "postgresql" else None
+        row = _inserting_new(table, keys, dialect, other).first(session, values)
+        new_id = row[0] if row is not None else None
+        if row is not None and other is not None:
+            session.info.setdefault(_GIVEN, {})[other.name] = row[1]
     else:
         new_id = _inserting(table, keys, True).scalar(session, values)
     if new_id is None:
@@ -273,6 +297,8 @@ def _committed(session: Session) -> None:
 
 @event.listens_for(Session, "after_transaction_end")
 def _ended(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_GIVEN, None)  # ids taken and not used stay with their transaction
     written: dict[SessionTransaction, list[tuple[object, bool]]] | None = session.info.get(_INFO)
     if not written or transaction not in written:
         return

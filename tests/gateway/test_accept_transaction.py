@@ -136,3 +136,44 @@ def test_a_new_ticket_takes_two_round_trips_on_postgresql(
             assert outbox[0].id in capped
     finally:
         app.close()
+
+
+def test_mail_stored_before_takes_no_ticket_number_on_postgresql(
+    postgres_server: PostgresServer | None, tmp_path: Path
+) -> None:
+    """A message that names no earlier one has its ticket's number taken ahead, with the
+    inbox row's INSERT; not when it was stored before (a redelivery of the same bytes, or
+    the same Message-ID from the same sender again): ticket numbers are shown to clients,
+    and these would leave gaps."""
+    if postgres_server is None:
+        pytest.skip("PostgreSQL not reachable (set POSTDESK_TEST_PG_URL)")
+    postgres_server.truncate()
+    settings = Settings(
+        data_dir=tmp_path / "var",
+        database_url=postgres_server.url,
+        support_addresses=["support@example.com"],
+        smtp_port=0,
+        secret_key="test-secret-key-0123456789",
+    )
+    app = App(settings)
+    try:
+        first = client_mail(
+            "Ana <ana@client.example>",
+            "support@example.com",
+            "Printer",
+            "Jam.",
+            message_id="<printer-1@client.example>",
+        )
+        opened = app.accept(first, ENVELOPE).processed
+        assert opened is not None and opened.action == "new" and opened.ticket_id is not None
+        again = app.accept(first, ENVELOPE)
+        assert again.received.outcome == "redelivery"
+        edited = first.replace(b"Jam.", b"Jam, again.")
+        assert app.accept(edited, ENVELOPE).received.outcome == "duplicate"
+        other = client_mail("Bo <bo@other.example>", "support@example.com", "VPN", "Down.")
+        next_one = app.accept(other, ENVELOPE).processed
+        assert next_one is not None and next_one.action == "new"
+        assert next_one.ticket_id == opened.ticket_id + 1
+        assert _count(app, Ticket) == 2
+    finally:
+        app.close()

@@ -17,6 +17,7 @@ from postdesk.store.direct import (
     flush_pending,
     insert_persistent,
     insert_rows,
+    insert_unless_conflict,
     update_persistent,
 )
 from postdesk.store.models import Contact, InboxItem, Participant, Ticket
@@ -250,3 +251,29 @@ def test_a_transaction_rolled_back_sends_no_insert_held_for_an_id_taken_ahead(
     assert len(_inserts(statements)) == (0 if db.is_postgres else 1)
     with db.sessions() as s:
         assert s.scalars(select(InboxItem)).all() == []
+
+
+def test_a_row_written_unless_in_conflict_takes_another_tables_next_id_only_if_written(
+    db: Database,
+) -> None:
+    """``insert_unless_conflict(..., also=Ticket)``: on PostgreSQL the same INSERT takes the
+    ticket's number when it writes the row, and the next ticket is written with it, held;
+    a row in conflict takes none (no gap in numbers people see). Elsewhere nothing changes."""
+    statements = _statements(db)
+    with db.transaction() as s:
+        row = insert_unless_conflict(s, _inbox(1), also=Ticket)
+        assert row is not None
+        before = len(_inserts(statements))
+        ticket = insert_persistent(
+            s, Ticket(subject="t", support_address="support@example.com", origin="email")
+        )
+        if db.is_postgres:
+            assert len(_inserts(statements)) == before  # held: the id was already there
+        assert insert_unless_conflict(s, _inbox(1), also=Ticket) is None  # seen before
+        second = insert_persistent(
+            s, Ticket(subject="u", support_address="support@example.com", origin="email")
+        )
+    assert second.id == ticket.id + 1  # the conflict took no number
+    with db.sessions() as s:
+        stored = s.execute(select(Ticket.id, Ticket.subject).order_by(Ticket.id)).all()
+        assert [tuple(r) for r in stored] == [(ticket.id, "t"), (second.id, "u")]

@@ -80,15 +80,7 @@ def test_a_failure_leaves_the_message_stored_once_and_failed_once(app: App) -> N
 
 
 @pytest.mark.postgres
-def test_a_new_ticket_takes_two_round_trips_on_postgresql(
-    postgres_server: PostgresServer | None, tmp_path: Path
-) -> None:
-    """The reads known in advance go with the next statement and the writes nobody waits
-    for with the one after (store.held_writes): BEGIN, the sender's reads, the ids of the
-    ticket, the message and a new contact taken ahead, the rules' reads (the
-    acknowledgement's suppression check and its outbox id among them) and the inbox row;
-    the contact, ticket, participants, message, outbox row and the rest with COMMIT. The
-    same for a sender never seen before. Counted on the wire."""
+def _postgres_app(postgres_server: PostgresServer | None, tmp_path: Path) -> App:
     if postgres_server is None:
         pytest.skip("PostgreSQL not reachable (set POSTDESK_TEST_PG_URL)")
     postgres_server.truncate()
@@ -99,7 +91,19 @@ def test_a_new_ticket_takes_two_round_trips_on_postgresql(
         smtp_port=0,
         secret_key="test-secret-key-0123456789",
     )
-    app = App(settings)
+    return App(settings)
+
+
+def test_a_new_ticket_takes_two_round_trips_on_postgresql(
+    postgres_server: PostgresServer | None, tmp_path: Path
+) -> None:
+    """The reads known in advance go with the next statement and the writes nobody waits
+    for with the one after (store.held_writes): BEGIN, the sender's reads, the ids of the
+    message and a new contact taken ahead, the rules' reads (the acknowledgement's
+    suppression check and its outbox id among them) and the inbox row, whose INSERT returns
+    the ticket's number too; the contact, ticket, participants, message, outbox row and
+    the rest with COMMIT. The same for a sender never seen before. Counted on the wire."""
+    app = _postgres_app(postgres_server, tmp_path)
     try:
         first = client_mail("Ana <ana@client.example>", "support@example.com", "Printer", "Jam.")
         app.accept(first, ENVELOPE)  # the contact, templates and caches exist from here on
@@ -141,21 +145,11 @@ def test_a_new_ticket_takes_two_round_trips_on_postgresql(
 def test_mail_stored_before_takes_no_ticket_number_on_postgresql(
     postgres_server: PostgresServer | None, tmp_path: Path
 ) -> None:
-    """A message that names no earlier one has its ticket's number taken ahead, with the
-    inbox row's INSERT; not when it was stored before (a redelivery of the same bytes, or
+    """A message that names no earlier one has its ticket's number taken by the inbox
+    row's INSERT; not when it was stored before (a redelivery of the same bytes, or
     the same Message-ID from the same sender again): ticket numbers are shown to clients,
     and these would leave gaps."""
-    if postgres_server is None:
-        pytest.skip("PostgreSQL not reachable (set POSTDESK_TEST_PG_URL)")
-    postgres_server.truncate()
-    settings = Settings(
-        data_dir=tmp_path / "var",
-        database_url=postgres_server.url,
-        support_addresses=["support@example.com"],
-        smtp_port=0,
-        secret_key="test-secret-key-0123456789",
-    )
-    app = App(settings)
+    app = _postgres_app(postgres_server, tmp_path)
     try:
         first = client_mail(
             "Ana <ana@client.example>",

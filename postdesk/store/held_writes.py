@@ -12,7 +12,8 @@ for RETURNING, and the transaction's BEGIN goes with its first statement (``_beg
 A lone new ticket takes 2 round trips, COMMIT included
 (``tests/gateway/test_accept_transaction.py`` counts them on the wire): 24 before writes
 were held, 13 before reads were asked ahead, 7 before ids were, 4 before BEGIN was, 3
-before the number of a ticket that a message surely opens was (``RowHandler.ask_ahead``).
+before the inbox row's INSERT took the number of a ticket that its message surely opens
+(``RowHandler.ask_ahead``, ``direct.insert_unless_conflict``).
 
 The rules that keep that safe:
 

@@ -28,6 +28,7 @@ import contextlib
 import fcntl
 import itertools
 import logging
+import mmap
 import multiprocessing
 import os
 import pickle
@@ -54,6 +55,9 @@ MAX_WORKER_BYTES = 1024 * 1024
 # are given up: the gateway parses everything itself from then on, and says so.
 GIVE_UP_AFTER, GIVE_UP_WINDOW = 3, 60.0
 PIPE_BYTES = 1024 * 1024  # Linux's default limit for an unprivileged process
+UNKNOWN_PIPE_BYTES = 16 * 1024  # where a pipe's size cannot be read: the smallest usual one
+PAGE = mmap.PAGESIZE  # a pipe holds its bytes in pages
+WRITES_PER_JOB = 3  # the pickled header; the message's length; the message
 _PRELOAD = ["postdesk.gateway.parser_process"]
 
 
@@ -132,17 +136,13 @@ class _Worker:
         return job
 
     def _fits(self, size: int) -> bool:
-        if self._room is None:
-            return True  # the pipe's fill cannot be read here: a send may wait a moment
         try:
             queued = struct.unpack(
                 "i", fcntl.ioctl(self._jobs.fileno(), termios.FIONREAD, b"\0" * 4)
-            )
-        except OSError:
-            self._room = None
-            return True
-        # The margin: frame headers, and pages of the pipe's ring not filled to the brim.
-        return queued[0] + size + self._room // 16 <= self._room
+            )[0]
+        except OSError:  # the pipe's fill cannot be read: never risk a send that waits
+            return False
+        return job_fits(queued, len(self._waiting), size, self._room)
 
     def read_until(self, job: _Job) -> None:
         """Read answers, which come in the order of the jobs, until ``job``'s is in."""
@@ -152,6 +152,9 @@ class _Worker:
                     seq, value, error = pickle.loads(self._answers.recv_bytes())
                 except (EOFError, OSError) as exc:
                     self._lost(f"the parser process ended ({type(exc).__name__})")
+                    return
+                except Exception as exc:  # an answer that cannot be read: trust none after it
+                    self._lost(f"an answer could not be read ({type(exc).__name__}: {exc})")
                     return
                 answered = self._waiting.pop(seq, None)
                 if answered is not None:
@@ -165,28 +168,53 @@ class _Worker:
             job.error, job.done = why, True
 
     def close(self, timeout: float) -> None:
-        """Let the worker answer what it has, then end it."""
+        """End the worker once it has finished what it has; answers nobody asked for are
+        read and dropped on the way, so that it never waits on a full answer pipe."""
         with self._send_lock:
             self.gone = True
             self._jobs.close()  # the worker reads the jobs still in the pipe, then EOF
-        self.process.join(timeout)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join(timeout)
+        deadline = time.monotonic() + timeout
         with self._read_lock:
+            with contextlib.suppress(EOFError, OSError):
+                while self._answers.poll(max(0.0, deadline - time.monotonic())):
+                    self._answers.recv_bytes()
+            self.process.join(max(0.0, deadline - time.monotonic()))
+            if self.process.is_alive():
+                self.process.kill()
+                self.process.join(timeout)
             self._answers.close()
         self._lost("the parser processes were closed")
 
 
-def _widen(fd: int) -> int | None:
-    """Make the pipe hold ``PIPE_BYTES``; its size, or None where it cannot be read."""
+def job_fits(queued: int, unanswered: int, size: int, capacity: int, page: int = PAGE) -> bool:
+    """Whether a job of ``size`` bytes goes into a pipe of ``capacity`` bytes, holding
+    ``queued`` unread bytes, without waiting. A pipe fills by pages and a write may start a
+    new one, so bytes count in pages, with a part-filled page for every write of each job
+    not answered yet (some may have been read already: this errs on the safe side)."""
+    pages = -(-queued // page) + WRITES_PER_JOB * unanswered
+    return pages + -(-size // page) + WRITES_PER_JOB <= capacity // page
+
+
+def _widen(fd: int) -> int:
+    """Make the pipe hold ``PIPE_BYTES`` if it may (else as much as it may); its size."""
     setter = getattr(fcntl, "F_SETPIPE_SZ", None)
-    if setter is None:
-        return None
+    getter = getattr(fcntl, "F_GETPIPE_SZ", None)
+    if setter is None or getter is None:
+        return UNKNOWN_PIPE_BYTES
+    now = int(fcntl.fcntl(fd, getter))
+    for size in (PIPE_BYTES, _pipe_max_size()):
+        if size > now:
+            with contextlib.suppress(OSError):  # more than this process may have
+                return int(fcntl.fcntl(fd, setter, size))
+    return now
+
+
+def _pipe_max_size() -> int:
+    """The largest pipe an unprivileged process may ask for (Linux), or 0."""
     try:
-        return int(fcntl.fcntl(fd, setter, PIPE_BYTES))
-    except OSError:  # a lower limit in /proc/sys/fs/pipe-max-size: keep the default
-        return int(fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ))
+        return int(Path("/proc/sys/fs/pipe-max-size").read_text())
+    except (OSError, ValueError):
+        return 0
 
 
 class ParseWorkers:
@@ -213,12 +241,14 @@ class ParseWorkers:
         for slot in range(len(self._slots)):
             self._start(slot)
 
-    def _start(self, slot: int) -> None:
+    def _start(self, slot: int, delay: float = 0.0) -> None:
         """Start the slot's worker in a thread of its own: the first start also starts the
         forkserver, about a second, which neither the gateway's start nor the event loop
-        waits for (``submit`` says None until then, and the acceptor parses)."""
+        waits for (``submit`` says None until then, and the acceptor parses). A worker that
+        cannot start counts as one that ended, and is tried again a second later."""
 
         def start() -> None:
+            time.sleep(delay)
             worker: _Worker | None = None
             try:
                 worker = _Worker(self._context, self._args)
@@ -226,11 +256,14 @@ class ParseWorkers:
                 log.exception("could not start a parser process")
             with self._changed:
                 self._starting -= 1
+                retry = worker is None and not self._closed and self._went_on_after_end()
                 if worker is not None and self._closed:
                     threading.Thread(target=worker.close, args=(5.0,), daemon=True).start()
                 elif worker is not None:
                     self._slots[slot] = worker
                 self._changed.notify_all()
+            if retry:
+                self._start(slot, delay=1.0)
 
         with self._changed:
             self._starting += 1
@@ -261,22 +294,29 @@ class ParseWorkers:
             if self._slots[slot] is not worker or self._closed:
                 return
             self._slots[slot] = None
-            now = time.monotonic()
-            self._ended = [t for t in self._ended if now - t < GIVE_UP_WINDOW] + [now]
-            if len(self._ended) >= GIVE_UP_AFTER:
-                log.error(
-                    "parser processes ended %d times within %.0f s; parsing in the gateway "
-                    "from now on (restart it to try them again)",
-                    len(self._ended),
-                    GIVE_UP_WINDOW,
-                )
-                self._closed = True
-                self._changed.notify_all()
-                return
-        log.warning("a parser process ended; starting a new one")
-        with contextlib.suppress(Exception):
-            worker.process.join(0)  # reap it
-        self._start(slot)
+            go_on = self._went_on_after_end()
+        # Gone for this gateway, perhaps not ended: close its pipes, and it ends.
+        threading.Thread(target=worker.close, args=(5.0,), name="parser-end", daemon=True).start()
+        if go_on:
+            log.warning("a parser process ended; starting a new one")
+            self._start(slot)
+
+    def _went_on_after_end(self) -> bool:
+        """Count a worker that ended (or could not start); False once they are given up.
+        Called holding ``_changed``."""
+        now = time.monotonic()
+        self._ended = [t for t in self._ended if now - t < GIVE_UP_WINDOW] + [now]
+        if len(self._ended) < GIVE_UP_AFTER:
+            return True
+        log.error(
+            "parser processes ended %d times within %.0f s; parsing in the gateway "
+            "from now on (restart it to try them again)",
+            len(self._ended),
+            GIVE_UP_WINDOW,
+        )
+        self._closed = True
+        self._changed.notify_all()
+        return False
 
     def pids(self) -> set[int]:
         """The worker processes now in use."""

@@ -9,10 +9,12 @@ import os
 import pickle
 import signal
 import subprocess
+import threading
 import time
 from concurrent.futures import Future
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -23,6 +25,7 @@ from postdesk.gateway.parse_workers import (
     ParseWorkers,
     Understood,
     WorkerGone,
+    job_fits,
     understand,
 )
 from postdesk.gateway.parser_process import _answer
@@ -82,23 +85,31 @@ def _mail(n: int, size: int = 100) -> bytes:
     )
 
 
-def test_a_full_pipe_leaves_the_message_to_the_caller_at_once(app: App) -> None:
-    """The event loop hands messages over: it must never wait for a busy worker."""
+@pytest.mark.parametrize("size", [200_000, 2_100, 300])
+def test_a_full_pipe_leaves_the_message_to_the_caller_at_once(app: App, size: int) -> None:
+    """The event loop hands messages over: it must never wait for a busy worker, whatever
+    the messages' size (a pipe fills by pages: small jobs fill it long before their bytes
+    do). The submissions run in a thread, so that one that waits fails the test."""
     workers = ParseWorkers(app.settings.blob_dir, app.pipeline.keys, 1)
     try:
         assert workers.started(60)
         [pid] = workers.pids()
         os.kill(pid, signal.SIGSTOP)  # a worker that reads nothing for now
-        try:
-            jobs = []
-            began = time.monotonic()
-            for n in range(40):
-                job = workers.submit(_mail(n, 200_000), "c@client.example")
+        jobs: list[tuple[int, Any]] = []
+
+        def submit_until_refused() -> None:
+            for n in range(2000):
+                job = workers.submit(_mail(n, size), "c@client.example")
                 if job is None:
-                    break
+                    return
                 jobs.append((n, job))
-            assert time.monotonic() - began < 5
-            assert 1 <= len(jobs) < 40  # about a megabyte's worth went in, then no more
+
+        try:
+            submitting = threading.Thread(target=submit_until_refused, daemon=True)
+            submitting.start()
+            submitting.join(20)
+            assert not submitting.is_alive(), f"submit waited, after {len(jobs)} jobs"
+            assert 1 <= len(jobs) < 2000  # some went in, then no more
         finally:
             os.kill(pid, signal.SIGCONT)
         for n, job in jobs:
@@ -106,6 +117,32 @@ def test_a_full_pipe_leaves_the_message_to_the_caller_at_once(app: App) -> None:
         assert workers.submit(_mail(99), "c@client.example") is not None  # room again
     finally:
         workers.close()
+
+
+def test_job_fits_counts_a_pipe_in_pages() -> None:
+    page, capacity = 4096, 16 * 4096
+    assert job_fits(0, 0, 2_100, capacity, page)
+    # Each unanswered job may hold up to three part-filled pages, whatever its bytes.
+    assert job_fits(3 * 2_200, 3, 2_100, capacity, page)  # 2 + 9, and 1 + 3 more: 15
+    assert not job_fits(4 * 2_200, 4, 2_100, capacity, page)  # 3 + 12, and 1 + 3 more: 19
+    assert not job_fits(0, 0, capacity, capacity, page)  # never a job as large as the pipe
+
+
+def test_closing_with_answers_nobody_read_ends_the_worker(app: App) -> None:
+    workers = ParseWorkers(app.settings.blob_dir, app.pipeline.keys, 1)
+    assert workers.started(60)
+    [pid] = workers.pids()
+    jobs = [workers.submit(_mail(n, 20_000), "c@client.example") for n in range(20)]
+    assert all(job is not None for job in jobs)
+    began = time.monotonic()
+    workers.close(timeout=10)
+    assert time.monotonic() - began < 10
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    for job in jobs:  # nobody waits for them now, and nobody could
+        assert job is not None
+        with pytest.raises(WorkerGone, match="closed"):
+            job.result()
 
 
 def test_jobs_of_a_killed_worker_fail_instead_of_waiting(app: App) -> None:

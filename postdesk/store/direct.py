@@ -90,19 +90,25 @@ def _inserting(table: Table, keys: tuple[str, ...], returning: bool) -> Prepared
     return Prepared(stmt, keys)
 
 
+def _next_value(table: Table) -> Any:
+    """``nextval`` of the sequence behind ``table``'s id (PostgreSQL)."""
+    return func.nextval(func.pg_get_serial_sequence(literal(table.name), literal("id")))
+
+
 @cache
 def _next_id(table: Table) -> Prepared:
-    """The next value of the sequence behind ``table``'s id (PostgreSQL)."""
-    sequence = func.pg_get_serial_sequence(literal(table.name), literal("id"))
-    return Prepared(select(func.nextval(sequence)))
+    """The next value of the sequence behind ``table``'s id, read on its own."""
+    return Prepared(select(_next_value(table)))
 
 
-def _taken_id(session: Session, table: Table) -> list[tuple[Any, ...]] | None:
-    """The id taken ahead for ``table``'s next row (``ask_id``, ``insert_unless_conflict``)."""
+def _taken_id(session: Session, table: Table) -> Any:
+    """The id taken ahead for ``table``'s next row (``ask_id``, ``insert_unless_conflict``),
+    or None."""
     given = session.info.get(_GIVEN)
     if given and table.name in given:
-        return [(given.pop(table.name),)]
-    return _next_id(table).taken(session, {})
+        return given.pop(table.name)
+    taken = _next_id(table).taken(session, {})
+    return taken[0][0] if taken else None
 
 
 def ask_id(session: Session, model: type) -> None:
@@ -124,7 +130,7 @@ def _inserting_new(
     module = postgresql if dialect == "postgresql" else sqlite
     returned: list[Any] = [table.c.id]
     if also is not None:
-        returned.append(func.nextval(func.pg_get_serial_sequence(literal(also.name), "id")))
+        returned.append(_next_value(also))
     return Prepared(module.insert(table).on_conflict_do_nothing().returning(*returned), keys)
 
 
@@ -181,8 +187,8 @@ def _insert(
     values = column_values(obj)
     keys = tuple(values)
     taken = None if unless_conflict or "id" in values else _taken_id(session, table)
-    if taken:
-        new_id = values["id"] = taken[0][0]
+    if taken is not None:
+        new_id = values["id"] = taken
         _inserting(table, (*keys, "id"), False).later(session, [values])
     elif unless_conflict:
         dialect = session.get_bind().dialect.name
